@@ -1,0 +1,395 @@
+"""The control channel of a run: a file inbox under `RUN_DIR/control/`, owner-only. No torch here.
+
+A client (`nntui ctl`, the monitor) drops a command file atomically into `control/inbox/`; the
+training process polls the inbox from a daemon thread, hands each command to the trainer's
+`Controls`, and writes `control/acks/ID.json` once the trainer has replied. Nothing listens on a
+port: the permissions of `control/` (0700, owned by the current uid) are the access check, and
+both sides refuse a directory that is not private.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import stat
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from nntui.engine.control import SOURCES, Command, CommandError, Controls
+from nntui.runs import METRICS, is_live, parse_lines, pid_alive, run_info, run_pid
+
+log = logging.getLogger(__name__)
+
+_ID_OK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MAX_COMMAND_BYTES = 64 * 1024
+_STALE_TMP_S = 60.0  # a client's tmp file this old was left by a client that died mid-write
+_STALE_ACK_S = 600.0  # an answer nobody collected (its client gave up) is dropped on the next open
+_ACK_POLL_S = 0.03
+_TAIL_BYTES = 256 * 1024
+
+
+class ChannelError(RuntimeError):
+    """The control channel cannot be used; the text is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The run's answer to one command."""
+
+    ok: bool
+    message: str
+
+
+def channel_dir(run_dir: Path) -> Path:
+    """`run_dir/control`."""
+    return Path(run_dir) / "control"
+
+
+def check_private(path: Path) -> None:
+    """Raise ChannelError unless `path` is a real directory owned by us with no group/other bits."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise ChannelError(f"control directory {path} does not exist") from None
+    except OSError as error:
+        raise ChannelError(f"cannot inspect control directory {path}: {error.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise ChannelError(f"control directory {path} is a symbolic link; refusing")
+    if not stat.S_ISDIR(info.st_mode):
+        raise ChannelError(f"control directory {path} is not a directory; refusing")
+    uid = os.getuid()
+    if info.st_uid != uid:
+        raise ChannelError(f"control directory {path} is owned by uid {info.st_uid}, not by you "
+                           f"(uid {uid}); refusing")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise ChannelError(f"control directory {path} is group/other accessible (mode {mode:04o}); refusing")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write `.STEM.tmp` next to `path`, then rename it over `path`: readers never see half a file."""
+    tmp = path.with_name(f".{path.stem}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a strict umask must not leave the owner unable to read it
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def _unlink(path: Path) -> bool:
+    """Remove a file; False when it was already gone (someone else took it)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _inbox(run_dir: Path) -> Path:
+    return channel_dir(run_dir) / "inbox"
+
+
+def _acks(run_dir: Path) -> Path:
+    return channel_dir(run_dir) / "acks"
+
+
+class ChannelServer:
+    """Runs inside the training process: takes command files from the inbox to `controls`."""
+
+    def __init__(self, run_dir: Path, controls: Controls, poll_interval: float = 0.1) -> None:
+        self.run_dir = Path(run_dir)
+        self.controls = controls
+        self.poll_interval = poll_interval
+        self._pending: set[str] = set()  # ids handed to the trainer, not answered yet
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._next_sweep = 0.0
+        self.control_dir = channel_dir(self.run_dir)
+
+    def open(self) -> None:
+        """Create (or re-check, on a resumed run) `control/`, write `control/pid`, start polling."""
+        if self._thread is not None:
+            return
+        self._make_private_dir()
+        self._refuse_other_live_owner()
+        for sub in (_inbox(self.run_dir), _acks(self.run_dir)):
+            try:
+                os.mkdir(sub, 0o700)
+                os.chmod(sub, 0o700)
+            except FileExistsError:
+                if not sub.is_dir() or sub.is_symlink():
+                    raise ChannelError(f"{sub} is not a directory; refusing") from None
+        self._clear_stale()
+        _atomic_write(self.control_dir / "pid", f"{os.getpid()}\n")
+        self._stop.clear()
+        self._closed = False
+        self._thread = threading.Thread(target=self._poll_loop, name="nntui-channel", daemon=True)
+        self._thread.start()
+
+    def _make_private_dir(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(self.control_dir, 0o700)
+            os.chmod(self.control_dir, 0o700)  # mkdir's mode is filtered by the umask
+        except FileExistsError:
+            pass
+        check_private(self.control_dir)
+
+    def _refuse_other_live_owner(self) -> None:
+        pid = run_pid(self.run_dir)
+        if pid and pid != os.getpid() and is_live(self.run_dir, _tail_records(self.run_dir)):
+            raise ChannelError(f"run {self.run_dir.name} is already being trained by process {pid} "
+                               f"(remove {self.control_dir / 'pid'} if that process is not nntui)")
+
+    def _clear_stale(self) -> None:
+        """Commands left by an earlier process of this run are void."""
+        for entry in os.scandir(_inbox(self.run_dir)):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+        self._remove_stale()
+
+    def close(self, reason: str = "the run has ended") -> None:
+        """Stop polling; answer every command not carried out with ok=False; remove `control/pid`."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        self._thread = None
+        with self._lock:
+            waiting, self._pending = sorted(self._pending), set()
+        for command_id in waiting:
+            self._write_ack(command_id, False, reason)
+        with contextlib.suppress(OSError):
+            for path in self._inbox_files():
+                if _unlink(path) and _ID_OK.match(path.stem):
+                    self._write_ack(path.stem, False, reason)
+        if run_pid(self.run_dir) == os.getpid():  # a later process of this run may own it now
+            with contextlib.suppress(OSError):
+                _unlink(self.control_dir / "pid")
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                check_private(self.control_dir)
+                self.poll_once()
+            except ChannelError as error:
+                log.warning("control channel paused: %s", error)
+            except Exception:  # the poller must outlive anything a stray file can do to it
+                log.exception("control channel poll failed")
+            self._stop.wait(self.poll_interval)
+
+    def poll_once(self) -> None:
+        """Take every complete command file in the inbox, oldest first."""
+        for path in self._inbox_files():
+            if self._stop.is_set():
+                return  # close() answers what is left
+            try:
+                self._take(path)
+            except OSError as error:
+                log.warning("control channel: cannot take %s: %s", path.name, error)
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + _STALE_TMP_S
+            self._remove_stale()
+
+    def _inbox_files(self) -> list[Path]:
+        found = []
+        for entry in os.scandir(_inbox(self.run_dir)):
+            try:
+                if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                    continue  # a tmp file being written; a fifo or link would block or mislead us
+                found.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.name))
+            except OSError:
+                continue
+        return [_inbox(self.run_dir) / name for _, name in sorted(found)]
+
+    def _remove_stale(self) -> None:
+        """Tmp files of clients that died mid-write; answers whose clients gave up waiting."""
+        now = time.time()
+        for directory, max_age in ((_inbox(self.run_dir), _STALE_TMP_S), (_acks(self.run_dir), _STALE_ACK_S)):
+            for entry in os.scandir(directory):
+                with contextlib.suppress(OSError):
+                    if now - entry.stat(follow_symlinks=False).st_mtime > max_age:
+                        os.unlink(entry.path)
+
+    def _take(self, path: Path) -> None:
+        with open(path, "rb") as handle:
+            raw = handle.read(_MAX_COMMAND_BYTES + 1)
+        if not _unlink(path):
+            return  # its client withdrew it (timed out) between our read and now
+        command_id = path.stem
+        if path.suffix != ".json" or not _ID_OK.match(command_id):
+            log.warning("control channel: dropped stray file %s", path.name)
+            return
+        try:
+            command = self._parse(command_id, raw)
+        except CommandError as error:
+            self._write_ack(command_id, False, str(error))
+            return
+        with self._lock:
+            self._pending.add(command_id)
+        self.controls.submit(command)
+
+    def _parse(self, command_id: str, raw: bytes) -> Command:
+        """The Command of a file's bytes; CommandError with a one-line reason for a bad one."""
+        if len(raw) > _MAX_COMMAND_BYTES:
+            raise CommandError("command file too large")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise CommandError("unreadable command file (not JSON)") from None
+        if not isinstance(data, dict):
+            raise CommandError("unreadable command file (not a JSON object)")
+        if data.get("id") != command_id:
+            raise CommandError("command id does not match its file name")
+        action = data.get("action")
+        if not isinstance(action, str):
+            raise CommandError("command has no action")
+        return _command(action, data.get("value"), data.get("source", "ctl"), self._replier(command_id))
+
+    def _replier(self, command_id: str) -> Callable[[bool, str], None]:
+        def reply(ok: bool, message: str) -> None:
+            with self._lock:
+                if command_id not in self._pending:
+                    return  # already answered (by close) or answered twice
+                self._pending.discard(command_id)
+            self._write_ack(command_id, ok, message)
+
+        return reply
+
+    def _write_ack(self, command_id: str, ok: bool, message: str) -> None:
+        """Never raises: the trainer thread calls this and must not die of a vanished run dir."""
+        payload = {"id": command_id, "ok": bool(ok), "message": str(message)}
+        try:
+            _atomic_write(_acks(self.run_dir) / f"{command_id}.json", json.dumps(payload))
+        except OSError as error:
+            log.warning("control channel: cannot write the answer to %s: %s", command_id, error)
+
+
+# ---------------------------------------------------------------------------------------- client
+
+
+def _tail_records(run_dir: Path, max_bytes: int = _TAIL_BYTES) -> list[dict[str, Any]]:
+    """The complete records at the end of `metrics.jsonl`, enough to know if the run has ended.
+
+    The last start/end record is always near the end of the file, so reading the tail keeps
+    liveness checks cheap on a long run (the monitor calls this from its event loop).
+    """
+    try:
+        with open(Path(run_dir) / METRICS, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = max(0, size - max_bytes)
+            handle.seek(start)
+            data = handle.read()
+    except OSError:
+        return []
+    if start:
+        data = data.partition(b"\n")[2]  # the first line is cut
+    complete = data.rpartition(b"\n")[0]  # the last line may still be being written
+    return parse_lines(complete.decode("utf-8", errors="replace"))
+
+
+def _command(action: str, value: object, source: object,
+             reply: Callable[[bool, str], None] | None = None) -> Command:
+    """The same checks on both sides of the channel; CommandError with a one-line reason."""
+    if source not in SOURCES:
+        raise CommandError(f"unknown command source {source!r}")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+        raise CommandError(f"command value must be a number or text (got {value!r})")
+    return Command(action, value, str(source), reply)
+
+
+def _check_live(run_dir: Path) -> None:
+    if not is_live(run_dir, _tail_records(run_dir)):
+        status = run_info(Path(run_dir)).status
+        raise ChannelError(f"run {Path(run_dir).resolve().name} is not running (status: {status})")
+    check_private(channel_dir(run_dir))
+
+
+def submit_nowait(run_dir: Path, action: str, value: float | str | None = None, *,
+                  source: str = "tui") -> str:
+    """Validate and drop a command for a live run; return its id for `poll_ack`. Never waits."""
+    try:
+        command = _command(action, value, source)
+    except CommandError as error:
+        raise ChannelError(str(error)) from None
+    _check_live(run_dir)
+    command_id = uuid.uuid4().hex
+    payload = {"id": command_id, "action": command.action, "value": command.value, "source": source}
+    try:
+        _atomic_write(_inbox(run_dir) / f"{command_id}.json", json.dumps(payload))
+    except OSError as error:
+        raise ChannelError(f"cannot write to the control channel of run {Path(run_dir).resolve().name}: "
+                           f"{error.strerror or error}") from None
+    return command_id
+
+
+def poll_ack(run_dir: Path, command_id: str) -> Ack | None:
+    """The answer to a command once the run has given it (collected once), else None.
+
+    If the training process has died without answering, the command is withdrawn and the
+    answer is a failure, so a caller polling from a timer never waits forever.
+    """
+    ack = _collect_ack(run_dir, command_id)
+    if ack is not None or pid_alive(run_pid(run_dir)):
+        return ack
+    withdraw(run_dir, command_id)
+    return _collect_ack(run_dir, command_id) or Ack(False, "the run ended before answering")
+
+
+def withdraw(run_dir: Path, command_id: str) -> bool:
+    """Remove a command the run has not taken yet; True when it was still waiting in the inbox."""
+    if not _ID_OK.match(command_id):
+        raise ChannelError(f"bad command id {command_id!r}")
+    try:
+        return _unlink(_inbox(run_dir) / f"{command_id}.json")
+    except OSError:
+        return False
+
+
+def _collect_ack(run_dir: Path, command_id: str) -> Ack | None:
+    if not _ID_OK.match(command_id):
+        raise ChannelError(f"bad command id {command_id!r}")
+    path = _acks(run_dir) / f"{command_id}.json"
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return Ack(False, f"cannot read the run's answer: {error.strerror or error}")
+    _unlink(path)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+        return Ack(bool(data["ok"]), str(data.get("message", "")))
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError):
+        return Ack(False, "unreadable answer from the run")
+
+
+def send_command(run_dir: Path, action: str, value: float | str | None = None, *, source: str = "ctl",
+                 timeout: float = 15.0) -> Ack:
+    """Send a command to a live run and wait (up to `timeout` s) for its answer."""
+    command_id = submit_nowait(run_dir, action, value, source=source)
+    deadline = time.monotonic() + timeout
+    while (ack := poll_ack(run_dir, command_id)) is None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(_ACK_POLL_S, left))
+    if ack is not None:
+        return ack
+    withdraw(run_dir, command_id)
+    raise ChannelError(f"no answer from the run within {timeout:g} s (is it stuck in a long evaluation?)")

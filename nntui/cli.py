@@ -1,0 +1,188 @@
+"""The `nntui` command line. Heavy modules (torch, textual) are imported inside the commands that
+need them, so `--help`, `presets` and `runs` answer at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from nntui.config import RunConfig
+
+
+app = typer.Typer(
+    name="nntui", no_args_is_help=False, add_completion=False, rich_markup_mode="rich",
+    help="A terminal training monitor for PyTorch: set up a run, watch it live, steer it.")
+presets_app = typer.Typer(help="List the built-in presets, or print one fully resolved.")
+app.add_typer(presets_app, name="presets")
+
+TRAINING, OUTPUT, RESUME = "Training overrides", "Where things go", "Resume"
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr and an exit code: never a traceback for bad input."""
+    typer.echo(f"nntui: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    ctx: typer.Context,
+    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="Runs directory ($NNTUI_RUNS_DIR, ./runs).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Data sets directory ($NNTUI_DATA_DIR).")] = None,
+) -> None:
+    """Without a command: open the app on the setup screen."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from nntui.paths import runs_dir as resolve_runs
+
+    from nntui.tui.app import create_app
+
+    result = create_app(mode="setup", runs_dir=resolve_runs(runs_dir), data_dir=data_dir).run()
+    raise typer.Exit(result if isinstance(result, int) else 0)
+
+
+def _apply_options(preset: str, sets: list[str], options: dict[str, object]) -> "RunConfig":
+    from nntui.config import load_config
+
+    overrides = list(sets)
+    for key, value in options.items():
+        if value is not None:
+            overrides.append(f"{key}={_toml_value(value)}")
+    return load_config(preset, overrides)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+@app.command(no_args_is_help=False)
+def run(
+    preset: Annotated[Optional[str], typer.Argument(help="A built-in preset name or a .toml file.")] = None,
+    headless: Annotated[bool, typer.Option("--headless", help="No TUI: progress on the terminal, or plain lines in a log.")] = False,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs to train.", rich_help_panel=TRAINING)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Batch size.", rich_help_panel=TRAINING)] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate.", rich_help_panel=TRAINING)] = None,
+    optimizer: Annotated[Optional[str], typer.Option(help="sgd, momentum, nesterov, adagrad, rmsprop, adam, adamw.", rich_help_panel=TRAINING)] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel=TRAINING)] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed.", rich_help_panel=TRAINING)] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="KEY=VALUE into the preset, e.g. regularization.penalty=l1 (repeatable).", rich_help_panel=TRAINING)] = None,
+    runs_dir: Annotated[Optional[Path], typer.Option(help="Runs directory (default ./runs or $NNTUI_RUNS_DIR).", rich_help_panel=OUTPUT)] = None,
+    name: Annotated[Optional[str], typer.Option(help="Run name (default YYYYmmdd-HHMMSS-PRESET).", rich_help_panel=OUTPUT)] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Data sets directory (default: user cache or $NNTUI_DATA_DIR).", rich_help_panel=OUTPUT)] = None,
+    resume: Annotated[Optional[str], typer.Option(help="Continue RUN (a directory, a name or 'latest') from its last checkpoint.", rich_help_panel=RESUME)] = None,
+    diverge: Annotated[str, typer.Option(hidden=True, help="stop or pause on a non-finite loss.")] = "stop",
+) -> None:
+    """Train PRESET with the live monitor, or with --headless for batch jobs."""
+    from nntui import paths
+    from nntui.config import ConfigError
+
+    options = {"train.epochs": epochs, "data.batch_size": batch_size, "optim.name": optimizer,
+               "train.device": device, "train.seed": seed}
+    root = paths.runs_dir(runs_dir)
+    try:
+        if resume is not None:
+            cfg, run_dir = _resume_config(resume, root, preset, set_ or [], options)
+        else:
+            if preset is None:
+                fail("run needs a PRESET (see `nntui presets`) or --resume RUN")
+            cfg = _apply_options(preset, set_ or [], {**options, "optim.lr": lr})
+            run_dir = root / paths.check_run_name(name) if name else paths.unique_run_dir(
+                root, paths.default_run_name(cfg.name))
+            if run_dir.exists():
+                fail(f"run {run_dir} already exists; pick another --name")
+    except (ConfigError, ValueError) as error:
+        fail(str(error))
+    if diverge not in ("stop", "pause"):
+        fail("--diverge must be stop or pause")
+    if not headless:
+        _run_in_app(cfg, run_dir, data_dir, resume is not None, lr if resume else None)
+    raise typer.Exit(_run_headless(cfg, run_dir, paths.data_dir(data_dir), resume is not None,
+                                   lr if resume else None, diverge))
+
+
+def _resume_config(run: str, root: Path, preset: Optional[str], sets: list[str],
+                   options: dict[str, object]) -> tuple["RunConfig", Path]:
+    from nntui.config import ConfigError, config_from_dict, set_dotted, tomllib
+    from nntui.runs import RunNotFound, is_live, resolve_run
+
+    if preset is not None or sets or any(options[k] is not None for k in ("data.batch_size", "optim.name", "train.seed")):
+        raise ConfigError("--resume continues a run as it was configured: only --epochs, --lr and --device may change")
+    try:
+        run_dir = resolve_run(run, root)
+    except RunNotFound as error:
+        raise ConfigError(str(error)) from None
+    if is_live(run_dir):
+        raise ConfigError(f"run {run_dir.name} is still running; steer it with `nntui ctl` or `nntui attach`")
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        raise ConfigError(f"run {run_dir.name} has no checkpoints/last.pt to resume from")
+    raw = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+    for key in ("train.epochs", "train.device"):
+        if options[key] is not None:
+            set_dotted(raw, key, options[key])
+    return config_from_dict(raw, f"{run_dir.name}/config.toml"), run_dir
+
+
+def _run_headless(cfg: "RunConfig", run_dir: Path, data_dir: Path, resume: bool, lr: Optional[float],
+                  diverge: str) -> int:
+    from nntui.console import make_console
+    from nntui.engine.control import CommandError, parse_lr
+    from nntui.runner import RunRequest, UsageError, run_headless
+
+    try:
+        new_lr = parse_lr(lr) if lr is not None else None
+    except CommandError as error:
+        fail(f"--lr: {error}")
+    request = RunRequest(cfg, run_dir, data_dir, resume=resume, lr=new_lr, on_divergence=diverge,
+                         console=make_console(str(run_dir)))
+    try:
+        return run_headless(request)
+    except UsageError as error:
+        fail(str(error))
+
+
+def _run_in_app(cfg: "RunConfig", run_dir: Path, data_dir: Optional[Path], resume: bool, lr: Optional[float]) -> NoReturn:
+    from nntui.tui.app import create_app
+
+    if resume:
+        fail("--resume opens no monitor: run it with --headless, then `nntui attach latest`")
+    result = create_app(mode="run", runs_dir=run_dir.parent, data_dir=data_dir, config=cfg,
+                        run_name=run_dir.name).run()
+    raise typer.Exit(result if isinstance(result, int) else 0)
+
+
+@presets_app.callback(invoke_without_command=True)
+def presets_list(ctx: typer.Context) -> None:
+    """List the built-in presets."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from nntui.config import builtin_presets, read_preset
+
+    entries = builtin_presets()
+    width = max(len(name) for name in entries)
+    for preset_name in entries:
+        raw, _ = read_preset(preset_name)
+        typer.echo(f"{preset_name:<{width}}  {raw.get('description', '')}")
+
+
+@presets_app.command("show")
+def presets_show(name: Annotated[str, typer.Argument(help="A preset name or a .toml file.")]) -> None:
+    """Print one preset fully resolved, as TOML."""
+    from nntui.config import ConfigError, load_config
+
+    try:
+        typer.echo(load_config(name).to_toml(), nl=False)
+    except ConfigError as error:
+        fail(str(error))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="nntui")
+
+
+from nntui import commands  # noqa: E402,F401 -- registers runs, attach, show and ctl on `app`

@@ -1,0 +1,339 @@
+"""Run configuration: the preset schema, loading presets and applying overrides.
+
+This module never imports torch, textual or rich: `nntui presets` and the CLI's
+validation must answer instantly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+Task = Literal["classification", "regression"]
+Dataset = Literal["digits", "diabetes", "mnist", "fashion-mnist", "cifar10", "image-folder", "csv"]
+ModelKind = Literal["mlp", "cnn", "vgg", "resnet18"]
+Activation = Literal["relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu"]
+Init = Literal["default", "uniform", "normal", "xavier", "kaiming"]
+OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+Penalty = Literal["none", "l1", "l2", "elastic_net"]
+ScheduleName = Literal["constant", "step", "exponential", "plateau", "cosine", "onecycle"]
+Monitor = Literal["val_loss", "val_acc", "val_mae", "val_r2", "train_loss"]
+
+OPTIMIZERS: tuple[str, ...] = OptimizerName.__args__  # type: ignore[attr-defined]
+PENALTIES: tuple[str, ...] = Penalty.__args__  # type: ignore[attr-defined]
+SCHEDULES: tuple[str, ...] = ScheduleName.__args__  # type: ignore[attr-defined]
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+
+
+class ConfigError(ValueError):
+    """A bad preset or override. `str(error)` is one line meant for the user."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+class AugmentConfig(_Section):
+    """Random image transforms applied to the training split only (torchvision v2)."""
+
+    rotation: float = Field(0.0, ge=0, le=180, description="max rotation, degrees")
+    translate: float = Field(0.0, ge=0, lt=1, description="max shift, fraction of width/height")
+    hflip: bool = Field(False, description="random horizontal flip")
+    shear: float = Field(0.0, ge=0, lt=90, description="max shear, degrees")
+    zoom: tuple[float, float] = Field((1.0, 1.0), description="scale range, e.g. [0.9, 1.2]")
+
+    @field_validator("zoom")
+    @classmethod
+    def _zoom_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not (0 < low <= high <= 10):
+            raise ValueError("must be [low, high] with 0 < low <= high <= 10")
+        return value
+
+    @property
+    def active(self) -> bool:
+        return bool(self.rotation or self.translate or self.hflip or self.shear or self.zoom != (1.0, 1.0))
+
+
+class DataConfig(_Section):
+    dataset: Dataset = "digits"
+    path: str = Field("", description="file or folder for csv and image-folder")
+    target: str = Field("", description="csv: the target column (default: the last one)")
+    val_split: float = Field(0.2, ge=0, lt=1)
+    test_split: float = Field(0.2, ge=0, lt=1, description="for data sets without a test split")
+    batch_size: int = Field(64, ge=1, le=1_000_000)
+    normalize: Literal["none", "minmax", "zscore"] = "zscore"
+    augment: AugmentConfig = AugmentConfig()
+    num_workers: int = Field(0, ge=0, le=64, description="DataLoader workers (large data sets)")
+
+
+class ModelConfig(_Section):
+    kind: ModelKind = "mlp"
+    hidden: list[int] = Field(default_factory=lambda: [128], description="mlp: layer widths; cnn: channels")
+    activation: Activation = "relu"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    init: Init = "default"
+    batch_norm: bool = False
+
+    @field_validator("hidden")
+    @classmethod
+    def _widths(cls, value: list[int]) -> list[int]:
+        if any(width < 1 or width > 65536 for width in value):
+            raise ValueError("widths must be between 1 and 65536")
+        return value
+
+
+class OptimConfig(_Section):
+    name: OptimizerName = "adam"
+    lr: float = Field(1e-3, gt=0, le=10)
+    momentum: float = Field(0.9, ge=0, lt=1, description="momentum and nesterov")
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0, le=1)
+    weight_decay: float = Field(0.0, ge=0, le=1, description="torch.optim's own decay")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= beta < 1 for beta in value):
+            raise ValueError("both betas must be in [0, 1)")
+        return value
+
+
+class RegularizationConfig(_Section):
+    """Penalties added to the loss over the weights, named as in scikit-learn's SGDClassifier."""
+
+    penalty: Penalty = "none"
+    alpha: float = Field(1e-4, ge=0, le=10)
+    l1_ratio: float = Field(0.15, ge=0, le=1)
+
+
+class ScheduleConfig(_Section):
+    name: ScheduleName = "constant"
+    step_size: int = Field(10, ge=1, description="step: epochs between cuts")
+    gamma: float = Field(0.0, ge=0, le=1, description="step/exponential factor; 0 picks 0.1 / 0.95")
+    factor: float = Field(0.1, gt=0, lt=1, description="plateau: LR multiplier")
+    patience: int = Field(10, ge=1, le=10_000, description="plateau: epochs without improvement")
+    min_delta: float = Field(1e-4, ge=0, description="plateau: absolute improvement that counts")
+    min_lr: float = Field(0.0, ge=0)
+    monitor: Monitor = "val_loss"
+    t_max: int = Field(0, ge=0, description="cosine: epochs per half period; 0 means train.epochs")
+    max_lr: float = Field(0.0, ge=0, description="onecycle: peak LR; 0 means 10 x optim.lr")
+    warmup_epochs: int = Field(0, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _resolve_gamma(self) -> "ScheduleConfig":
+        if self.gamma == 0.0 and self.name in ("step", "exponential"):
+            object.__setattr__(self, "gamma", 0.1 if self.name == "step" else 0.95)
+        return self
+
+
+class EarlyStoppingConfig(_Section):
+    """Keras EarlyStopping semantics."""
+
+    enabled: bool = False
+    monitor: Monitor = "val_loss"
+    mode: Literal["auto", "min", "max"] = "auto"
+    patience: int = Field(5, ge=0, le=100_000)
+    min_delta: float = Field(0.0, ge=0)
+    restore_best: bool = False
+
+    @model_validator(mode="after")
+    def _resolve_mode(self) -> "EarlyStoppingConfig":
+        if self.mode == "auto":
+            mode = "max" if self.monitor in ("val_acc", "val_r2") else "min"
+            object.__setattr__(self, "mode", mode)
+        return self
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(20, ge=1, le=1_000_000)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    device: str = "auto"
+    grad_clip: float = Field(0.0, ge=0, description="max global grad norm; 0 turns clipping off")
+    log_every: int = Field(10, ge=1, le=1_000_000, description="steps between step records")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not DEVICE_PATTERN.match(value):
+            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return value
+
+
+class RunConfig(_Section):
+    """A fully resolved run configuration (a preset with every default filled in)."""
+
+    name: str = "custom"
+    description: str = ""
+    task: Task = "classification"
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    optim: OptimConfig = OptimConfig()
+    regularization: RegularizationConfig = RegularizationConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RunConfig":
+        regression = self.task == "regression"
+        for key, monitor in (("early_stopping.monitor", self.early_stopping.monitor),
+                             ("schedule.monitor", self.schedule.monitor)):
+            if regression and monitor == "val_acc":
+                raise ValueError(f"{key}: val_acc needs task classification")
+            if not regression and monitor in ("val_mae", "val_r2"):
+                raise ValueError(f"{key}: {monitor} needs task regression")
+        if regression and self.data.dataset in ("mnist", "fashion-mnist", "cifar10", "image-folder"):
+            raise ValueError(f"task: {self.data.dataset} is a classification data set")
+        if self.data.dataset in ("csv", "image-folder") and not self.data.path:
+            raise ValueError(f"data.path: {self.data.dataset} needs a path")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+
+# --------------------------------------------------------------------------- presets
+
+
+def builtin_preset_dir() -> Path:
+    return Path(str(resources.files("nntui") / "presets"))
+
+
+def builtin_presets() -> dict[str, Path]:
+    """Built-in preset names mapped to their files, in a stable order."""
+    return {path.stem: path for path in sorted(builtin_preset_dir().glob("*.toml"))}
+
+
+def preset_path(name_or_path: str) -> Path:
+    """Find a built-in preset by name, or a `.toml` file by path."""
+    presets = builtin_presets()
+    if name_or_path in presets:
+        return presets[name_or_path]
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{name_or_path}: no such preset file")
+        return path
+    raise ConfigError(f"unknown preset {name_or_path!r}; built-in presets: {', '.join(presets)}")
+
+
+def read_preset(name_or_path: str) -> tuple[dict[str, Any], str]:
+    """The raw TOML table of a preset and a label for error messages."""
+    path = preset_path(name_or_path)
+    label = path.name if path.parent == builtin_preset_dir() else str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{label}: cannot read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{label}: not valid TOML: {error}") from None
+    raw.setdefault("name", path.stem)
+    return raw, label
+
+
+def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Load and validate a preset, then apply `KEY=VALUE` overrides (validated the same way)."""
+    raw, label = read_preset(name_or_path)
+    validate(raw, label)
+    for override in overrides:
+        key, value = parse_override(override)
+        set_dotted(raw, key, value, label="--set")
+        validate(raw, "--set")
+    return validate(raw, label)
+
+
+def validate(raw: dict[str, Any], label: str) -> RunConfig:
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{label}: {describe_validation_error(error)}") from None
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """The first problem of a pydantic error as `key: what is allowed (got value)`."""
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"{key}: unknown key; allowed here: {', '.join(_allowed_keys(first['loc']))}"
+    message = first["msg"].removeprefix("Value error, ")
+    if not key:  # a whole-config check: the message names its key
+        return message
+    got = first.get("input")
+    shown = "" if isinstance(got, dict) else f" (got {got!r})"
+    return f"{key}: {message}{shown}"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = RunConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        model = annotation
+    return list(model.model_fields)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split `KEY=VALUE`; VALUE is read as a TOML value, or else taken as a string."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. optim.lr=3e-4")
+    try:
+        return key, tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, value.strip()
+
+
+def set_dotted(raw: dict[str, Any], key: str, value: Any, label: str = "--set") -> None:
+    """Set `a.b.c` in a nested dict, refusing keys the schema does not have."""
+    parts = key.split(".")
+    model: type[BaseModel] | None = RunConfig
+    table = raw
+    for index, part in enumerate(parts):
+        if model is None or part not in model.model_fields:
+            where = ".".join(parts[:index]) or "the top level"
+            allowed = ", ".join(model.model_fields) if model else "nothing (not a table)"
+            raise ConfigError(f"{label} {key}: unknown key {part!r} in {where}; allowed: {allowed}")
+        annotation = model.model_fields[part].annotation
+        nested = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if index == len(parts) - 1:
+            if nested is not None:
+                raise ConfigError(f"{label} {key}: is a table; set one of its keys, e.g. {key}.{next(iter(nested.model_fields))}")
+            table[part] = value
+            return
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{label} {key}: {part} is not a table")
+        model = nested
+
+
+def config_from_dict(data: dict[str, Any], label: str = "config") -> RunConfig:
+    """Validate a resolved configuration read back from a run directory."""
+    return validate(data, label)

@@ -1,0 +1,348 @@
+"""The training loop. Its only way out is a stream of events; its only way in is `Controls`."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from nntui.config import RunConfig
+from nntui.engine import checkpoints
+from nntui.engine.control import Command, Controls
+from nntui.engine.early_stopping import EarlyStopping
+from nntui.engine.evaluate import Evaluation, evaluate, loss_function
+from nntui.engine.events import (CheckpointSaved, ControlApplied, EpochEnded, Event, GradNorms, RunEnded,
+                                 RunStarted, StepLogged)
+from nntui.engine.gradients import GradNormProbe
+from nntui.engine.optim import LRSchedule, build_optimizer, current_lr
+from nntui.engine.regularization import build_penalty
+
+Emit = Callable[[Event], None]
+
+
+class Diverged(Exception):
+    """The loss or a validation metric became NaN or infinite."""
+
+
+class StopRequested(Exception):
+    """A `stop` command arrived; the loop unwinds to save and end."""
+
+
+@dataclass
+class Progress:
+    """Where the loop stands: `batch` is the next batch of `epoch` to train."""
+
+    epoch: int = 1
+    batch: int = 0
+    step: int = 0
+    wall_s: float = 0.0
+
+
+@dataclass
+class EpochSums:
+    """Running sums of the epoch: loss * n and correct predictions on the device, samples on the host."""
+
+    loss: torch.Tensor
+    correct: torch.Tensor
+    count: int = 0
+
+    @classmethod
+    def zeros(cls, device: torch.device) -> "EpochSums":
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        return cls(torch.zeros((), dtype=dtype, device=device), torch.zeros((), dtype=torch.int64, device=device))
+
+    def snapshot(self) -> tuple[torch.Tensor, int]:
+        return self.loss.clone(), self.count
+
+    def totals(self) -> tuple[float, int, int]:
+        return float(self.loss), int(self.correct), self.count
+
+    def to_state(self) -> dict[str, Any]:
+        return {"loss": self.loss.detach().cpu(), "correct": self.correct.detach().cpu(), "count": self.count}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], device: torch.device) -> "EpochSums":
+        return cls(state["loss"].to(device), state["correct"].to(device), int(state["count"]))
+
+
+class Trainer:
+    """Trains `model` on `data` as `cfg` says, emitting events and obeying commands at step boundaries."""
+
+    def __init__(self, cfg: RunConfig, data: Any, model: nn.Module, device: torch.device, emit: Emit,
+                 controls: Controls | None = None, checkpoint_dir: Path | None = None,
+                 run_name: str = "", on_divergence: str = "stop") -> None:
+        self.cfg, self.data, self.model, self.device = cfg, data, model, device
+        self.emit, self.controls = emit, controls or Controls()
+        self.checkpoint_dir, self.run_name, self.on_divergence = checkpoint_dir, run_name, on_divergence
+        self.task = cfg.task
+        self.loss_fn = loss_function(cfg.task)
+        self.optimizer = build_optimizer(model.parameters(), cfg.optim)
+        self.schedule = LRSchedule(self.optimizer, cfg, len(data.train))
+        self.penalty = build_penalty(model, cfg.regularization)
+        self.probe = GradNormProbe(model)
+        es = cfg.early_stopping
+        self.early = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best)
+        self.progress = Progress()
+        self.resumed_from: int | None = None
+        self.paused = False
+        self.best_weights: dict[str, torch.Tensor] | None = None
+        self.error_traceback: str | None = None
+        self._session_start = time.monotonic()
+        self._epoch_sums = self._zero_sums()
+
+    # ------------------------------------------------------------------ state
+
+    def _zero_sums(self) -> "EpochSums":
+        return EpochSums.zeros(self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where the loop stands (plain types and tensors)."""
+        progress = self.progress
+        return {
+            "format": 1,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "early_stopping": self.early.state_dict(),
+            "rng": checkpoints.rng_state(),
+            "progress": {"epoch": progress.epoch, "batch": progress.batch, "step": progress.step,
+                         "wall_s": self._wall_s()},
+            "epoch_sums": self._epoch_sums.to_state(),
+            "config": self.cfg.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.early.load_state_dict(state["early_stopping"])
+        checkpoints.set_rng_state(state["rng"])
+        p = state["progress"]
+        self.progress = Progress(int(p["epoch"]), int(p["batch"]), int(p["step"]), float(p["wall_s"]))
+        self._epoch_sums = EpochSums.from_state(state["epoch_sums"], self.device)
+        self._session_start = time.monotonic()
+
+    def resume_from(self, path: Path) -> None:
+        """Continue from a checkpoint written by `state_dict`."""
+        self.load_state_dict(checkpoints.load(path, self.device))
+        self.resumed_from = self.progress.step
+        if self.early.restore_best and self.checkpoint_dir and (self.checkpoint_dir / "best.pt").is_file():
+            self.best_weights = checkpoints.load(self.checkpoint_dir / "best.pt", self.device)["model"]
+
+    def _wall_s(self) -> float:
+        return self.progress.wall_s + (time.monotonic() - self._session_start)
+
+    def save_checkpoint(self, kind: str = "last") -> Path | None:
+        if self.checkpoint_dir is None:
+            return None
+        path = self.checkpoint_dir / f"{kind}.pt"
+        checkpoints.save_atomic(self.state_dict(), path)
+        self.emit(CheckpointSaved(self.progress.step, self.progress.epoch, kind, str(path)))
+        return path
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> RunEnded:
+        """Train to the end (completed, early-stopped, stopped, diverged or failed); never raises."""
+        self.emit(self._started_event())
+        try:
+            if self.resumed_from is None:
+                self.save_checkpoint("last")  # a good state to return to if the first epoch diverges
+            status, reason = self._train()
+        except Diverged as error:
+            status, reason = "diverged", str(error)
+        except Exception as error:  # noqa: BLE001 -- any failure ends the run with a record
+            self.error_traceback = traceback.format_exc()
+            end = self._end("failed", reason=one_line(error), error=one_line(error))
+            return end
+        return self._finish(status, reason)
+
+    def _started_event(self) -> RunStarted:
+        cfg, data = self.cfg, self.data
+        return RunStarted(
+            preset=cfg.name, device=str(self.device), params=sum(p.numel() for p in self.model.parameters()),
+            train_size=data.train.num_samples, val_size=data.val.num_samples, test_size=data.test.num_samples,
+            resumed_from=self.resumed_from, task=cfg.task, epochs=cfg.train.epochs,
+            steps_per_epoch=len(data.train), batch_size=cfg.data.batch_size, optimizer=cfg.optim.name,
+            lr=current_lr(self.optimizer), run_name=self.run_name, pid=os.getpid(),
+            layers=self.probe.names, early_stop=self.early.status() if cfg.early_stopping.enabled else None)
+
+    def _train(self) -> tuple[str, str]:
+        while self.progress.epoch <= self.cfg.train.epochs:
+            try:
+                self._train_epoch()
+            except StopRequested as stop:
+                self.save_checkpoint("last")
+                return "stopped", str(stop)
+            if self._end_epoch():
+                return "early_stopped", f"no improvement of {self.early.monitor} in {self.early.patience} epochs"
+        return "completed", f"trained {self.cfg.train.epochs} epochs"
+
+    def _finish(self, status: str, reason: str) -> RunEnded:
+        if status == "stopped":
+            return self._end(status, reason)
+        if status == "diverged":
+            return self._end(status, reason, error=reason)
+        if status == "early_stopped" and self.early.restore_best and self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+        test = evaluate(self.model, self.data.test.batches(0), self.task, self.device)
+        return self._end(status, reason, test=test)
+
+    def _end(self, status: str, reason: str, test: Evaluation | None = None, error: str | None = None) -> RunEnded:
+        metrics = test.as_dict("test") if test else {}
+        progress = self.progress
+        epoch = progress.epoch if progress.batch else progress.epoch - 1  # the last epoch trained in
+        end = RunEnded(status=status, epoch=min(epoch, self.cfg.train.epochs),
+                       step=self.progress.step, best_epoch=self.early.best_epoch, best=self.early.best,
+                       wall_s=round(self._wall_s(), 3), error=error, reason=reason, **metrics)
+        self.emit(end)
+        return end
+
+    # ------------------------------------------------------------------ epochs and steps
+
+    def _train_epoch(self) -> None:
+        progress, model, optimizer = self.progress, self.model, self.optimizer
+        log_every, clip = self.cfg.train.log_every, self.cfg.train.grad_clip
+        classification = self.task == "classification"
+        sums, penalty, loss_fn, controls = self._epoch_sums, self.penalty, self.loss_fn, self.controls
+        params = [p for p in model.parameters() if p.requires_grad]
+        self._log_mark = (sums.snapshot(), time.monotonic())
+        model.train()
+        for inputs, targets in self.data.train.batches(progress.epoch, progress.batch):
+            if controls:
+                self._obey(controls.drain())
+            outputs = model(inputs)
+            loss = loss_fn(outputs, targets)
+            objective = loss + penalty() if penalty is not None else loss
+            optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            progress.step += 1
+            progress.batch += 1
+            logging = progress.step % log_every == 0
+            norms = self.probe.norms() if logging else None
+            if clip:
+                torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
+            optimizer.step()
+            self.schedule.after_batch(progress.step)
+            n = targets.shape[0]
+            sums.loss.add_(loss.detach(), alpha=n)
+            sums.count += n
+            if classification:
+                sums.correct.add_((outputs.argmax(1) == targets).sum())
+            if logging:
+                self._log_step(norms)
+        progress.batch = 0
+
+    def _log_step(self, norms: torch.Tensor) -> None:
+        """The one host sync of a log interval: interval loss, gradient norms, throughput."""
+        (marked_loss, marked_count), marked_time = self._log_mark
+        sums = self._epoch_sums
+        values = torch.cat([(sums.loss - marked_loss).reshape(1), norms.to(sums.loss)]).tolist()
+        now = time.monotonic()
+        self._log_mark = (sums.snapshot(), now)
+        count = sums.count - marked_count
+        grad_values = values[1:]
+        loss = values[0] / count if count else float("nan")
+        if not math.isfinite(loss):
+            self._diverged(f"the loss became {loss} by step {self.progress.step}")
+        step, epoch = self.progress.step, self.progress.epoch
+        self.emit(StepLogged(step, epoch, loss, current_lr(self.optimizer), grad_values[-1],
+                             count / max(now - marked_time, 1e-9)))
+        self.emit(GradNorms(step, tuple(zip(self.probe.names, grad_values[:-1]))))
+
+    def _end_epoch(self) -> bool:
+        """Validate, schedule, checkpoint and report an epoch. Returns whether to stop early."""
+        epoch = self.progress.epoch
+        loss_sum, correct, count = self._epoch_sums.totals()
+        train_loss = loss_sum / count if count else float("nan")
+        val = evaluate(self.model, self.data.val.batches(0), self.task, self.device)
+        metrics = {"train_loss": train_loss, **(val.as_dict("val") if val else {})}
+        if self.task == "classification":
+            metrics["train_acc"] = correct / count if count else float("nan")
+        if not all(math.isfinite(v) for k, v in metrics.items() if k.endswith("loss")):
+            self._diverged(f"non-finite loss at the end of epoch {epoch} (step {self.progress.step})")
+        monitored = metrics.get(self.early.monitor)
+        improved, stop = self.early.update(epoch, monitored)
+        stop = stop and self.cfg.early_stopping.enabled
+        self.schedule.after_epoch(epoch, metrics.get(self.cfg.schedule.monitor))
+        self.progress.epoch += 1
+        self._epoch_sums = self._zero_sums()
+        if improved:
+            self._keep_best()
+        lr = current_lr(self.optimizer)
+        self.emit(EpochEnded(epoch=epoch, step=self.progress.step, val_loss=metrics.get("val_loss"), lr=lr,
+                             train_loss=train_loss, train_acc=metrics.get("train_acc"),
+                             val_acc=metrics.get("val_acc"), val_mae=metrics.get("val_mae"),
+                             val_r2=metrics.get("val_r2"),
+                             early_stop=self.early.status() if self.cfg.early_stopping.enabled else None))
+        self.save_checkpoint("last")
+        return stop
+
+    def _keep_best(self) -> None:
+        if self.early.restore_best:
+            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.save_checkpoint("best")
+
+    # ------------------------------------------------------------------ commands
+
+    def _obey(self, commands: list[Command]) -> None:
+        for command in commands:
+            self._apply(command)
+        while self.paused:
+            time.sleep(0.05)
+            for command in self.controls.drain():
+                self._apply(command)
+
+    def _apply(self, command: Command) -> None:
+        step, action = self.progress.step, command.action
+        if action == "pause":
+            message = "already paused" if self.paused else f"paused at step {step}"
+            self.paused = True
+        elif action == "resume":
+            message = f"resumed at step {step}" if self.paused else "not paused"
+            self.paused = False
+        elif action == "lr":
+            old = current_lr(self.optimizer)
+            self.schedule.set_lr(float(command.value))  # type: ignore[arg-type]
+            message = f"learning rate {old:g} -> {float(command.value):g} from step {step + 1}"  # type: ignore[arg-type]
+        elif action == "checkpoint":
+            path = self.save_checkpoint("last")
+            message = f"checkpoint written at step {step}: {path}" if path else "no run directory to write to"
+        else:
+            message = f"stopping at step {step} ({command.source})"
+        self.emit(ControlApplied(step, action, command.value, command.source, message))
+        if command.reply is not None:
+            command.reply(True, message)
+        if action == "stop":
+            self.paused = False
+            raise StopRequested(f"stop requested ({command.source}) at step {step}")
+
+    def _diverged(self, reason: str) -> None:
+        last = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
+        if self.on_divergence != "pause" or last is None or not last.is_file():
+            raise Diverged(f"{reason}; last good checkpoint: {last if last and last.is_file() else 'none'}")
+        good = checkpoints.load(last, self.device)
+        self.model.load_state_dict(good["model"])
+        self.optimizer.load_state_dict(good["optimizer"])
+        self.schedule.load_state_dict(good["schedule"])
+        self._epoch_sums = self._zero_sums()
+        self._log_mark = (self._epoch_sums.snapshot(), time.monotonic())
+        message = (f"{reason}; weights restored from {last} (step {good['progress']['step']}); "
+                   "paused: lower the learning rate, then resume")
+        self.emit(ControlApplied(self.progress.step, "pause", None, "divergence", message))
+        self.paused = True
+        self._obey([])
+
+
+def one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, MemoryError) or "out of memory" in text.lower():
+        text = f"out of memory: {text}"
+    return f"{type(error).__name__}: {text}"[:500]

@@ -1,0 +1,173 @@
+"""Reading run directories: records, liveness, `latest`, listings. No torch here."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nntui.paths import runs_dir as default_runs_dir
+
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+CONFIG = "config.toml"
+
+
+class RunNotFound(LookupError):
+    """No such run; the text is one line for the user."""
+
+
+def parse_lines(chunk: str) -> list[dict[str, Any]]:
+    """Records of complete lines; a line that is not a JSON object is skipped."""
+    records = []
+    for line in chunk.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def read_records(run_dir: Path) -> list[dict[str, Any]]:
+    """Every complete record of a run; a partial last line (a crash mid-write) is skipped."""
+    tail = RecordTail(Path(run_dir) / METRICS)
+    return tail.poll()
+
+
+class RecordTail:
+    """Reads the records appended to a `metrics.jsonl` since the last poll.
+
+    Only complete lines (ending in a newline) are returned: a line being written is left
+    for the next poll, and a partial last line of a crashed run is never returned.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._offset = 0
+        self._pending = b""
+
+    def poll(self, max_bytes: int = 64 * 1024 * 1024) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read(max_bytes)
+        except FileNotFoundError:
+            return []
+        self._offset += len(chunk)
+        data = self._pending + chunk
+        complete, _, self._pending = data.rpartition(b"\n")
+        if not complete and not _:
+            return []
+        return parse_lines(complete.decode("utf-8", errors="replace"))
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_pid(run_dir: Path) -> int:
+    try:
+        return int((Path(run_dir) / "control" / "pid").read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def ended(records: list[dict[str, Any]]) -> bool:
+    """Whether the last `start` record is followed by an `end` record."""
+    for record in reversed(records):
+        if record.get("event") == "end":
+            return True
+        if record.get("event") == "start":
+            return False
+    return False
+
+
+def is_live(run_dir: Path, records: list[dict[str, Any]] | None = None) -> bool:
+    """A run is live when its process is alive and it has not written its `end` record."""
+    if records is None:
+        records = read_records(run_dir)
+    return not ended(records) and pid_alive(run_pid(run_dir))
+
+
+def resolve_run(run: str, runs_root: str | os.PathLike[str] | None = None) -> Path:
+    """A run directory from a path, a run name under the runs dir, or `latest`."""
+    root = default_runs_dir(runs_root)
+    if run == "latest":
+        runs = run_dirs(root)
+        if not runs:
+            raise RunNotFound(f"no runs under {root}")
+        return runs[0]
+    for candidate in (Path(run), root / run):
+        if (candidate / METRICS).is_file() or (candidate / CONFIG).is_file():
+            return candidate
+    raise RunNotFound(f"no run {run!r} (looked for a run directory and for {root / run})")
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """Run directories under root, newest first (by the time their run started)."""
+    if not root.is_dir():
+        return []
+    found = [path for path in root.iterdir() if path.is_dir() and (path / METRICS).is_file()]
+    return sorted(found, key=_started_at, reverse=True)
+
+
+def _started_at(run_dir: Path) -> float:
+    try:
+        with open(run_dir / METRICS, "rb") as handle:
+            first = parse_lines(handle.readline().decode("utf-8", errors="replace"))
+        return float(first[0].get("time", 0.0)) if first else (run_dir / METRICS).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One line of `nntui runs`."""
+
+    name: str
+    path: Path
+    preset: str
+    status: str
+    epochs: int
+    best: float | None
+    monitor: str
+    wall_s: float | None
+
+
+def run_info(run_dir: Path) -> RunInfo:
+    records = read_records(run_dir)
+    starts = [r for r in records if r.get("event") == "start"]
+    epochs = [r for r in records if r.get("event") == "epoch"]
+    end = records[-1] if records and records[-1].get("event") == "end" else None
+    preset = str(starts[0].get("preset", "?")) if starts else "?"
+    if end is not None:
+        status = str(end.get("status", "?"))
+    elif pid_alive(run_pid(run_dir)):
+        status = "running"
+    else:
+        status = "crashed"
+    early = (epochs[-1].get("early_stop") if epochs else None) or {}
+    best = end.get("best") if end else early.get("best")
+    monitor = early.get("monitor", "val_loss") if early else "val_loss"
+    wall = end.get("wall_s") if end else (records[-1]["time"] - starts[0]["time"] if starts else None)
+    return RunInfo(run_dir.name, run_dir, preset, status, len({e.get("epoch") for e in epochs}),
+                   best, monitor, wall)
+
+
+def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunInfo]:
+    return [run_info(path) for path in run_dirs(default_runs_dir(root))]

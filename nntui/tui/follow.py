@@ -1,0 +1,108 @@
+"""Following a run directory from a worker thread, and the messages it posts to the monitor."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from textual.message import Message
+
+from nntui.engine.events import Event, from_record
+from nntui.runs import METRICS, RecordTail, pid_alive, run_pid
+from nntui.tui.launcher import ChildRun
+
+POLL_S = 0.1
+LIVENESS_S = 1.0
+
+
+class EventsArrived(Message):
+    """The events decoded from one poll of `metrics.jsonl` (an immutable tuple)."""
+
+    def __init__(self, events: tuple[Event, ...]) -> None:
+        super().__init__()
+        self.events = events
+
+
+class ProcessExited(Message):
+    """The training process the app launched has exited."""
+
+    def __init__(self, code: int, error: str) -> None:
+        super().__init__()
+        self.code = code
+        self.error = error
+
+
+class RunVanished(Message):
+    """The process of an attached run is gone (and it wrote no `end` record)."""
+
+
+class SteerAnswered(Message):
+    """The run's answer to a command the monitor sent (or why it could not be sent)."""
+
+    def __init__(self, action: str, value: float | None, ok: bool, message: str) -> None:
+        super().__init__()
+        self.action = action
+        self.value = value
+        self.ok = ok
+        self.message = message
+
+
+def poll_events(tail: RecordTail) -> tuple[Event, ...]:
+    """The events of the records appended since the last poll (unknown records dropped)."""
+    return tuple(event for event in map(from_record, tail.poll()) if event is not None)
+
+
+class Follower:
+    """The loop a thread worker runs: poll the records, watch the process, post messages."""
+
+    def __init__(self, run_dir: Path, post: Callable[[Message], object], *, child: ChildRun | None = None,
+                 watch_pid: bool = False, stop_when_read: bool = False, interval: float = POLL_S) -> None:
+        self.tail = RecordTail(Path(run_dir) / METRICS)
+        self.run_dir = Path(run_dir)
+        self.post = post
+        self.child = child
+        self.watch_pid = watch_pid
+        self.stop_when_read = stop_when_read
+        self.interval = interval
+        self.ended = False
+
+    def poll(self) -> bool:
+        """One poll; True while there is more to follow."""
+        events = poll_events(self.tail)
+        if events:
+            self._note_end(events)
+            self.post(EventsArrived(events))
+        elif self.stop_when_read:
+            return False
+        if self.child is not None and (code := self.child.poll()) is not None:
+            late = poll_events(self.tail)  # whatever it wrote just before exiting
+            if late:
+                self._note_end(late)
+                self.post(EventsArrived(late))
+            self.post(ProcessExited(code, self.child.last_error_line()))
+            return False
+        return True
+
+    def _note_end(self, events: tuple[Event, ...]) -> None:
+        for event in events:
+            name = type(event).__name__
+            if name == "RunEnded":
+                self.ended = True
+            elif name == "RunStarted":
+                self.ended = False
+
+    def run(self, cancelled: Callable[[], bool]) -> None:
+        """Poll every `interval` s until cancelled or there is nothing more to follow."""
+        next_liveness = time.monotonic() + LIVENESS_S
+        while not cancelled():
+            if not self.poll():
+                return
+            if self.watch_pid and time.monotonic() >= next_liveness:
+                next_liveness = time.monotonic() + LIVENESS_S
+                if not self.ended and not pid_alive(run_pid(self.run_dir)):
+                    if not self.poll() or self.ended:
+                        continue
+                    self.post(RunVanished())
+                    self.watch_pid = False
+            time.sleep(self.interval)

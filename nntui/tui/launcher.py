@@ -1,0 +1,132 @@
+"""Launching the headless runner as a child process of the app. No textual, no torch here.
+
+Training never runs in the TUI process: the app writes the resolved config to a temp file,
+starts `python -m nntui run CONFIG --headless ...` and follows the run directory it creates.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nntui.paths import default_run_name, unique_run_dir
+
+if TYPE_CHECKING:
+    from nntui.config import RunConfig
+
+TMP_DIR = ".nntui-tmp"
+
+
+def exit_code(returncode: int) -> int:
+    """A shell-style exit code: a death by signal N becomes 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class ChildRun:
+    """One headless run launched by the app, and the files that go with it."""
+
+    def __init__(self, config: "RunConfig", runs_dir: Path, data_dir: Path | None = None,
+                 name: str | None = None) -> None:
+        self.config = config
+        self.runs_dir = Path(runs_dir).absolute()
+        self.data_dir = Path(data_dir).absolute() if data_dir else None
+        wanted = name or default_run_name(config.name)
+        self.name = wanted if name else unique_run_dir(self.runs_dir, wanted).name
+        self.run_dir = self.runs_dir / self.name
+        self.tmp_dir = self.runs_dir / TMP_DIR
+        self.config_path = self.tmp_dir / f"{self.name}.toml"
+        self.stderr_path = self.tmp_dir / f"{self.name}.stderr"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        """The child's argv."""
+        argv = [sys.executable, "-m", "nntui", "run", str(self.config_path), "--headless",
+                "--name", self.name, "--runs-dir", str(self.runs_dir), "--diverge", "pause"]
+        if self.data_dir is not None:
+            argv += ["--data-dir", str(self.data_dir)]
+        return argv
+
+    def start(self) -> None:
+        """Write the config and start the child (same session: an SSH hangup reaches it too)."""
+        self._prepare_tmp_dir()
+        self.config_path.write_text(self.config.to_toml(), encoding="utf-8")
+        with open(self.stderr_path, "wb") as stderr:
+            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=stderr)
+
+    def _prepare_tmp_dir(self) -> None:
+        try:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            self.tmp_dir = Path(tempfile.mkdtemp(prefix="nntui-"))
+            self.config_path = self.tmp_dir / f"{self.name}.toml"
+            self.stderr_path = self.tmp_dir / f"{self.name}.stderr"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process else 0
+
+    def poll(self) -> int | None:
+        """The child's exit code once it has exited, else None."""
+        if self.process is None:
+            return None
+        code = self.process.poll()
+        return None if code is None else exit_code(code)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the child to exit; its exit code, or None on timeout."""
+        if self.process is None:
+            return None
+        try:
+            return exit_code(self.process.wait(timeout))
+        except subprocess.TimeoutExpired:
+            return None
+
+    def last_error_line(self) -> str:
+        """The last non-empty line the child wrote to stderr (its one-line error)."""
+        try:
+            with open(self.stderr_path, "rb") as handle:
+                handle.seek(max(0, os.path.getsize(self.stderr_path) - 8192))
+                lines = handle.read().decode("utf-8", errors="replace").splitlines()
+        except OSError:
+            return ""
+        return next((line.strip() for line in reversed(lines) if line.strip()), "")
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        if self.running:
+            try:
+                self.process.send_signal(signum)  # type: ignore[union-attr]
+            except ProcessLookupError:
+                pass
+
+    def shutdown(self, grace: float = 30.0) -> int | None:
+        """Make sure the child is gone: SIGTERM (it checkpoints), then SIGKILL after `grace` s."""
+        if self.process is None:
+            return None
+        if self.running:
+            self.signal(signal.SIGTERM)
+            if self.wait(grace) is None:
+                self.process.kill()
+        code = self.wait(5.0)
+        self.cleanup()
+        return code
+
+    def cleanup(self) -> None:
+        """Remove the temp config once the child is done with it (a non-empty stderr is kept)."""
+        if self.running:
+            return
+        for path in (self.config_path, self.stderr_path):
+            try:
+                if path == self.config_path or path.stat().st_size == 0:
+                    path.unlink()
+            except OSError:
+                pass

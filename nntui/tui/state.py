@@ -1,0 +1,354 @@
+"""The monitor's state model: events in, displayed values out. Pure Python (no textual).
+
+`MonitorState.apply` folds engine events (decoded from `metrics.jsonl`) into bounded
+histories and the few values the monitor shows. Every time shown is computed from record
+times, never from the wall clock, so a replay renders the same way every time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterable
+
+from nntui.engine.events import (
+    CheckpointSaved, ControlApplied, EarlyStopStatus, EpochEnded, Event, GradNorms, RunEnded,
+    RunStarted, StepLogged,
+)
+from nntui.tui.formatting import fmt_duration, fmt_lr, fmt_percent, fmt_rate, fmt_value
+from nntui.tui.history import Series
+
+END_STATUS = {
+    "completed": "finished", "early_stopped": "early-stopped", "stopped": "stopped",
+    "diverged": "diverged", "failed": "failed",
+}
+SIGNAL_CODES = {129: "SIGHUP", 130: "SIGINT", 143: "SIGTERM"}
+LIVE_STATUSES = ("starting", "running", "paused", "diverged (paused)", "stopping")
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One sparkline row: which series, its label and how to format its current value."""
+
+    key: str
+    label: str
+    kind: str  # value, percent, lr, rate
+
+
+CLASSIFICATION_ROWS = (
+    MetricRow("train_loss", "train loss", "value"), MetricRow("val_loss", "val loss", "value"),
+    MetricRow("train_acc", "train acc", "percent"), MetricRow("val_acc", "val acc", "percent"),
+    MetricRow("lr", "learn rate", "lr"), MetricRow("samples_per_s", "samples/s", "rate"),
+    MetricRow("grad_norm", "grad norm", "value"),
+)
+REGRESSION_ROWS = (
+    MetricRow("train_loss", "train loss", "value"), MetricRow("val_loss", "val loss", "value"),
+    MetricRow("val_mae", "val MAE", "value"), MetricRow("val_r2", "val R²", "value"),
+    MetricRow("lr", "learn rate", "lr"), MetricRow("samples_per_s", "samples/s", "rate"),
+    MetricRow("grad_norm", "grad norm", "value"),
+)
+SERIES_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc", "val_mae", "val_r2", "lr",
+               "samples_per_s", "grad_norm")
+FORMATTERS = {"value": fmt_value, "percent": fmt_percent, "lr": fmt_lr, "rate": fmt_rate}
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """A line of the monitor's log: `kind` picks its style (info, epoch, control, alert, result)."""
+
+    kind: str
+    text: str
+
+
+class LayerHistory:
+    """The gradient norm of one parameter: the latest value and a few recent ones."""
+
+    __slots__ = ("latest", "recent")
+
+    def __init__(self, recent: int) -> None:
+        self.latest = math.nan
+        self.recent: deque[float] = deque(maxlen=recent)
+
+    def add(self, norm: float) -> None:
+        self.latest = norm
+        self.recent.append(norm)
+
+    def spread(self) -> tuple[float, float]:
+        finite = [value for value in self.recent if math.isfinite(value)]
+        return (min(finite), max(finite)) if finite else (math.nan, math.nan)
+
+
+class MonitorState:
+    """Everything the monitor displays, built from events only."""
+
+    def __init__(self, history: int = 512, log_lines: int = 2000, layer_recent: int = 32) -> None:
+        self.started: RunStarted | None = None
+        self.ended: RunEnded | None = None
+        self.status = "starting"
+        self.alert = ""
+        self.step = 0
+        self.epoch = 0
+        self.lr: float | None = None
+        self.series = {key: Series(history) for key in SERIES_KEYS}
+        self.layers: dict[str, LayerHistory] = {}
+        self.layer_recent = layer_recent
+        self.early_stop: EarlyStopStatus | None = None
+        self.last_epoch: EpochEnded | None = None
+        self.log: deque[LogLine] = deque(maxlen=log_lines)
+        self.log_total = 0
+        self.version = 0
+        self.first_time: float | None = None
+        self.last_time: float | None = None
+        self._active_s = 0.0
+        self._active_steps = 0
+        self._prev_step: tuple[int, float] | None = None
+
+    # ------------------------------------------------------------------ events in
+
+    def apply_all(self, events: Iterable[Event | None]) -> None:
+        for event in events:
+            if event is not None:
+                self.apply(event)
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the state."""
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is None:
+            return
+        self.version += 1
+        if self.first_time is None:
+            self.first_time = event.time
+        self.last_time = max(self.last_time or event.time, event.time)
+        handler(event)
+
+    def _on_RunStarted(self, event: RunStarted) -> None:
+        self.started, self.ended, self.status, self.alert = event, None, "running", ""
+        self.lr = event.lr or self.lr
+        self.early_stop = event.early_stop or self.early_stop
+        self._prev_step = None
+        for name in event.layers:
+            self.layers.setdefault(name, LayerHistory(self.layer_recent))
+        if event.resumed_from is not None:
+            self._log("info", f"resumed from step {event.resumed_from} on {event.device}")
+            return
+        sizes = f"train {event.train_size:,} / val {event.val_size:,} / test {event.test_size:,}"
+        self._log("info", f"started {event.preset} on {event.device} · {event.params:,} params · {sizes}"
+                          f" · {event.optimizer or '?'} lr {fmt_lr(event.lr)}")
+
+    def _on_StepLogged(self, event: StepLogged) -> None:
+        self.step, self.epoch, self.lr = event.step, event.epoch, event.lr
+        for key, value in (("train_loss", event.loss), ("lr", event.lr),
+                           ("samples_per_s", event.samples_per_s), ("grad_norm", event.grad_norm)):
+            self.series[key].append(event.step, value)
+        if self._prev_step is not None and event.step > self._prev_step[0]:
+            self._active_s += max(0.0, event.time - self._prev_step[1])
+            self._active_steps += event.step - self._prev_step[0]
+        self._prev_step = (event.step, event.time)
+
+    def _on_GradNorms(self, event: GradNorms) -> None:
+        for name, norm in event.norms:
+            layer = self.layers.get(name)
+            if layer is None:
+                layer = self.layers[name] = LayerHistory(self.layer_recent)
+            layer.add(float(norm))
+
+    def _on_EpochEnded(self, event: EpochEnded) -> None:
+        self.last_epoch, self.epoch, self.lr = event, event.epoch, event.lr
+        self.step = max(self.step, event.step)
+        for key in ("val_loss", "train_acc", "val_acc", "val_mae", "val_r2"):
+            value = getattr(event, key)
+            if value is not None:
+                self.series[key].append(event.epoch, value)
+        if event.early_stop is not None:
+            self.early_stop = event.early_stop
+        self._log("epoch", self._epoch_summary(event))
+
+    def _epoch_summary(self, event: EpochEnded) -> str:
+        total = self.started.epochs if self.started else 0
+        parts = [f"epoch {event.epoch}/{total}" if total else f"epoch {event.epoch}",
+                 f"train {fmt_value(event.train_loss)}", f"val {fmt_value(event.val_loss)}"]
+        if event.val_acc is not None:
+            parts.append(f"acc {fmt_percent(event.train_acc)} / {fmt_percent(event.val_acc)}")
+        if event.val_r2 is not None:
+            parts.append(f"MAE {fmt_value(event.val_mae)} R² {fmt_value(event.val_r2)}")
+        parts.append(f"lr {fmt_lr(event.lr)}")
+        stop = event.early_stop
+        if stop is not None:
+            parts.append("★ best" if stop.best_epoch == event.epoch else f"wait {stop.wait}/{stop.patience}")
+        return "  ".join(parts)
+
+    def _on_ControlApplied(self, event: ControlApplied) -> None:
+        where = f"step {event.step}: "
+        if event.action == "pause" and event.source == "divergence":
+            self.status = "diverged (paused)"
+            self.alert = event.message or f"loss diverged at step {event.step}; paused"
+            self._prev_step = None
+            self._log("alert", where + self.alert)
+            return
+        if event.action == "pause":
+            self.status, self._prev_step = "paused", None
+        elif event.action == "resume":
+            self.status, self.alert, self._prev_step = "running", "", None
+        elif event.action == "stop":
+            self.status = "stopping"
+        elif event.action == "lr" and isinstance(event.value, (int, float)):
+            self.lr = float(event.value)
+        self._log("control", where + describe_control(event))
+
+    def _on_CheckpointSaved(self, event: CheckpointSaved) -> None:
+        self.version -= 1  # nothing shown changes
+
+    def _on_RunEnded(self, event: RunEnded) -> None:
+        self.ended = event
+        self.status = END_STATUS.get(event.status, event.status)
+        self.step = max(self.step, event.step)
+        if event.status in ("failed", "diverged"):
+            self.alert = event.error or event.reason or f"the run {event.status}"
+        self._log("result", self.results_text())
+        if event.error:
+            self._log("alert", event.error)
+
+    # ------------------------------------------------------------------ process news
+
+    def process_exited(self, code: int, error: str = "") -> None:
+        """The launched training process exited with `code`; `error` is its last stderr line."""
+        self.version += 1
+        if self.ended is not None:
+            return
+        signal_name = SIGNAL_CODES.get(code)
+        if signal_name:
+            self.status = "stopped"
+            self.alert = f"the run was stopped by {signal_name} (exit code {code})"
+        else:
+            self.status = "failed"
+            before = "before it started" if self.started is None else "without an end record"
+            self.alert = error or f"the run exited with code {code} {before}"
+        self._log("alert", self.alert)
+
+    def process_vanished(self) -> None:
+        """The process of an attached run is gone and it never wrote its `end` record."""
+        if self.ended is not None or self.status == "crashed":
+            return
+        self.version += 1
+        self.status = "crashed"
+        self.alert = "the training process is gone without an end record (crashed or killed)"
+        self._log("alert", self.alert)
+
+    def note(self, text: str, kind: str = "info") -> None:
+        """A line for the log from the monitor itself (acks, errors)."""
+        self.version += 1
+        self._log(kind, text)
+
+    def _log(self, kind: str, text: str) -> None:
+        self.log.append(LogLine(kind, text))
+        self.log_total += 1
+
+    def new_log_lines(self, seen: int) -> list[LogLine]:
+        """Log lines added after the first `seen` ones (those still kept)."""
+        missing = self.log_total - seen
+        if missing <= 0:
+            return []
+        return list(self.log)[-min(missing, len(self.log)):]
+
+    # ------------------------------------------------------------------ values out
+
+    @property
+    def live(self) -> bool:
+        """Whether the run may still change (it has not ended, failed or vanished)."""
+        return self.status in LIVE_STATUSES
+
+    @property
+    def paused(self) -> bool:
+        return self.status in ("paused", "diverged (paused)")
+
+    @property
+    def task(self) -> str:
+        return self.started.task if self.started else "classification"
+
+    def metric_rows(self) -> tuple[MetricRow, ...]:
+        return REGRESSION_ROWS if self.task == "regression" else CLASSIFICATION_ROWS
+
+    def current_text(self, row: MetricRow) -> str:
+        series = self.series[row.key]
+        value = self.lr if row.key == "lr" and self.lr is not None else series.latest
+        return FORMATTERS[row.kind](value)
+
+    @property
+    def total_steps(self) -> int:
+        if self.started is None:
+            return 0
+        return self.started.epochs * self.started.steps_per_epoch
+
+    def progress(self) -> float:
+        """Fraction of the planned steps done, in [0, 1]."""
+        total = self.total_steps
+        return min(1.0, self.step / total) if total else 0.0
+
+    def elapsed_s(self) -> float | None:
+        """Wall time of the run so far, from record times."""
+        if self.ended is not None and self.ended.wall_s:
+            return self.ended.wall_s
+        if self.started is None or self.last_time is None:
+            return None
+        return max(0.0, self.last_time - self.started.time)
+
+    def eta_s(self) -> float | None:
+        """Time left at the pace of the running (not paused) stretches so far, or None."""
+        if not self.live or self.paused or not self._active_steps or self.started is None:
+            return None
+        remaining = max(0, self.total_steps - self.step)
+        return remaining * self._active_s / self._active_steps
+
+    def progress_text(self) -> str:
+        if self.started is None:
+            return "loading data…"
+        epochs = self.started.epochs
+        text = f"epoch {self.epoch}/{epochs} · step {self.step:,}/{self.total_steps:,}"
+        text += f" · {fmt_duration(self.elapsed_s())}"
+        eta = self.eta_s()
+        if eta is not None:
+            text += f" · ETA {fmt_duration(eta)}"
+        return text
+
+    def title_text(self) -> str:
+        if self.started is None:
+            return "nntui"
+        started = self.started
+        return f"{started.preset} · {started.device} · {started.optimizer or '?'} · lr {fmt_lr(self.lr)}"
+
+    def early_stop_lines(self) -> list[str]:
+        """The early-stopping pane: monitor and best, then wait/patience and restore."""
+        stop = self.early_stop
+        if stop is None:
+            return ["early stopping off"]
+        best = "none yet" if stop.best is None else f"{fmt_value(stop.best)} @ epoch {stop.best_epoch}"
+        restore = "restores best weights" if stop.restore_best else "keeps last weights"
+        return [f"{stop.monitor} ({stop.mode}) best {best}", f"wait {stop.wait}/{stop.patience} · {restore}"]
+
+    def results_text(self) -> str:
+        """The test results line of an ended run."""
+        end = self.ended
+        if end is None:
+            return ""
+        parts = [f"{END_STATUS.get(end.status, end.status)} at epoch {end.epoch}",
+                 f"test loss {fmt_value(end.test_loss)}"]
+        if end.test_acc is not None:
+            parts.append(f"test acc {fmt_percent(end.test_acc)}")
+        if end.test_r2 is not None or end.test_mae is not None:
+            parts.append(f"test MAE {fmt_value(end.test_mae)} R² {fmt_value(end.test_r2)}")
+        if end.best_epoch is not None:
+            parts.append(f"best epoch {end.best_epoch} ({fmt_value(end.best)})")
+        parts.append(f"wall {fmt_duration(end.wall_s)}")
+        return " · ".join(parts)
+
+
+def describe_control(event: ControlApplied) -> str:
+    """`paused (tui)`, `lr → 3.00e-04 (ctl)`..., with the trainer's message if any."""
+    if event.action == "lr":
+        text = f"lr → {fmt_lr(event.value if isinstance(event.value, (int, float)) else None)}"
+    else:
+        text = {"pause": "paused", "resume": "resumed", "stop": "stop requested",
+                "checkpoint": "checkpoint"}.get(event.action, event.action)
+    text += f" ({event.source})"
+    return f"{text}: {event.message}" if event.message else text

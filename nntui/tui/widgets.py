@@ -1,0 +1,112 @@
+"""Monitor panes: metric sparklines, the gradient-norm chart, early stopping."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Label, ProgressBar, Sparkline, Static
+
+from nntui.tui.gradbars import LayerBar, Scale, layer_bars, log_sparkline, short_name
+from nntui.tui.state import LayerHistory
+
+FLAG_STYLES = {"": "green", "vanishing": "yellow", "exploding": "bold red", "non-finite": "bold red"}
+PARTIAL_BLOCKS = " ▏▎▍▌▋▊▉"
+
+
+class MetricLine(Horizontal):
+    """`label  value  ▁▂▃▅▇` for one metric."""
+
+    def __init__(self, label: str = "", *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="metric")
+        self._label = label
+
+    def compose(self) -> ComposeResult:
+        yield Label(self._label, classes="metric-label")
+        yield Label("–", classes="metric-value")
+        yield Sparkline([], classes="metric-spark")
+
+    def show(self, label: str, value: str, data: Sequence[float]) -> None:
+        """Update the label, the current value and the curve (finite values only)."""
+        if label != self._label:
+            self._label = label
+            self.query_one(".metric-label", Label).update(label)
+        self.query_one(".metric-value", Label).update(value)
+        self.query_one(Sparkline).data = [point for point in data if math.isfinite(point)]
+
+
+def bar_text(bar: LayerBar, width: int) -> Text:
+    """The latest norm as a solid bar; the rest of the recent range as a shaded tail."""
+    filled = bar.fraction * width
+    whole = int(filled)
+    text = Text("█" * whole, style=FLAG_STYLES[bar.flag])
+    if whole < width:
+        text.append(PARTIAL_BLOCKS[int((filled - whole) * len(PARTIAL_BLOCKS))], style=FLAG_STYLES[bar.flag])
+        high = min(width, int(round(bar.high_fraction * width)))
+        rest = width - whole - 1
+        shaded = max(0, min(rest, high - whole - 1))
+        text.append("░" * shaded, style="dim " + FLAG_STYLES[bar.flag].replace("bold ", ""))
+        text.append("·" * (rest - shaded), style="dim")
+    return text
+
+
+class GradNormChart(Widget):
+    """Latest gradient norm of every parameter on a shared log scale, with its recent spread."""
+
+    DEFAULT_CSS = "GradNormChart { height: auto; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._bars: list[LayerBar] = []
+        self._scale = Scale(-4, 1)
+
+    def show(self, layers: dict[str, LayerHistory]) -> Scale:
+        """Recompute the rows from the layers; returns the scale for the pane's title."""
+        self._bars, self._scale = layer_bars(layers)
+        self.refresh(layout=True)
+        return self._scale
+
+    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[override]
+        return max(1, len(self._bars))
+
+    def render(self) -> Text:
+        if not self._bars:
+            return Text("waiting for gradient norms…", style="dim")
+        width = self.size.width
+        name_width = min(max(len(bar.name) for bar in self._bars), max(8, width // 3))
+        show_range = width >= name_width + 12 + 8 + 16
+        show_spark = width >= name_width + 12 + 8 + 16 + 9
+        bar_width = width - name_width - 1 - 8 - (16 if show_range else 0) - (9 if show_spark else 0)
+        lines = []
+        for bar in self._bars:
+            line = Text(short_name(bar.name, name_width) + " ")
+            line.append_text(bar_text(bar, max(3, bar_width)))
+            line.append(f" {bar.latest:7.1e}", style=FLAG_STYLES[bar.flag])
+            if show_range:
+                line.append(f" {bar.low:.0e}‥{bar.high:.0e}".ljust(16), style="dim")
+            if show_spark:
+                line.append(" " + log_sparkline(bar.recent, self._scale), style="cyan")
+            lines.append(line)
+        return Text("\n").join(lines)
+
+
+class EarlyStopPane(Vertical):
+    """Monitor, best value and epoch, wait/patience as a bar, whether best weights come back."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("early stopping off", id="es-best")
+        with Horizontal(id="es-wait-row"):
+            yield ProgressBar(total=1, show_eta=False, show_percentage=False, id="es-wait")
+            yield Static("", id="es-wait-text")
+
+    def show(self, lines: list[str], wait: int | None, patience: int | None) -> None:
+        self.query_one("#es-best", Static).update(lines[0])
+        row = self.query_one("#es-wait-row")
+        row.display = wait is not None
+        if wait is not None:
+            self.query_one("#es-wait", ProgressBar).update(total=max(1, patience or 0), progress=wait)
+            self.query_one("#es-wait-text", Static).update(lines[1] if len(lines) > 1 else "")
