@@ -169,6 +169,7 @@ class TrainConfig(_Section):
     device: str = "auto"
     grad_clip: float = Field(0.0, ge=0, description="max global grad norm; 0 turns clipping off")
     log_every: int = Field(10, ge=1, le=1_000_000, description="steps between step records")
+    checkpoint_every_s: float = Field(30.0, ge=0, description="least seconds between epoch-end checkpoints")
 
     @field_validator("device")
     @classmethod
@@ -203,6 +204,8 @@ class RunConfig(_Section):
                 raise ValueError(f"{key}: {monitor} needs task regression")
         if regression and self.data.dataset in ("mnist", "fashion-mnist", "cifar10", "image-folder"):
             raise ValueError(f"task: {self.data.dataset} is a classification data set")
+        if self.model.kind != "mlp" and self.data.dataset in ("diabetes", "csv"):
+            raise ValueError(f"model.kind: {self.model.kind} needs images; {self.data.dataset} is tabular (use mlp)")
         if self.data.dataset in ("csv", "image-folder") and not self.data.path:
             raise ValueError(f"data.path: {self.data.dataset} needs a path")
         return self

@@ -5,6 +5,7 @@ Used by `nntui run --headless` and, as a subprocess, by the app.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -81,16 +82,16 @@ def run_headless(request: RunRequest) -> int:
     """Train as requested; returns the process exit code of CONTRACT.md."""
     import torch
 
-    from nntui.channel import ChannelServer
+    from nntui.channel import ChannelError, ChannelServer
     from nntui.data import DataError, build_data
     from nntui.engine.trainer import Trainer
-    from nntui.models import build_model
+    from nntui.models import ModelError, build_model
     from nntui.rundir import RunDirWriter
 
     cfg, received = request.config, request.signals
+    device = resolve_device(cfg.train.device)
     controls = Controls()
     install_signal_handlers(controls, received)
-    device = resolve_device(cfg.train.device)
     torch.manual_seed(cfg.train.seed)
     try:
         data = build_data(cfg, device, request.data_dir, progress=_note)
@@ -100,7 +101,11 @@ def run_headless(request: RunRequest) -> int:
     if received:
         _note(f"{received[0]} before training started: nothing written")
         return HANDLED_SIGNALS[received[0]]
-    model = build_model(cfg.model, data.input_shape, data.num_outputs).to(device)
+    try:
+        model = build_model(cfg.model, data.input_shape, data.num_outputs).to(device)
+    except ModelError as error:
+        _note(f"error: {error}")
+        return EXIT_USAGE
     writer = RunDirWriter(request.run_dir, cfg, fresh=not request.resume)
     channel = ChannelServer(request.run_dir, controls)
     sinks = [writer] + ([request.console] if request.console else [])
@@ -115,7 +120,14 @@ def run_headless(request: RunRequest) -> int:
         trainer.resume_from(request.run_dir / "checkpoints" / "last.pt")
         if request.lr is not None:
             controls.submit(Command("lr", request.lr, "resume"))
-    channel.open()
+    try:
+        channel.open()
+    except ChannelError as error:
+        writer.close()
+        if not request.resume:
+            shutil.rmtree(request.run_dir, ignore_errors=True)
+        _note(f"error: {error}")
+        return EXIT_USAGE
     try:
         end = trainer.run()
     finally:

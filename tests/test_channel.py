@@ -392,3 +392,38 @@ def test_liveness_reads_only_the_tail(run_dir: Path) -> None:
     with open(run_dir / "metrics.jsonl", "a") as handle:
         handle.write('{"event": "start", "time": 1')  # a record being written is not counted yet
     assert runs.ended(channel._tail_records(run_dir, max_bytes=4096))
+
+
+TRAINER_SCRIPT = """
+import sys, time
+from pathlib import Path
+from nntui.channel import ChannelServer
+from nntui.engine.control import Controls
+controls = Controls()
+server = ChannelServer(Path(sys.argv[1]), controls, poll_interval=0.02)
+server.open()
+print("ready", flush=True)
+while True:
+    for command in controls.drain():
+        command.reply(True, f"{command.action} {command.value} from {command.source}")
+        if command.action == "stop":
+            server.close()
+            sys.exit(0)
+    time.sleep(0.01)
+"""
+
+
+@pytest.mark.slow
+def test_steering_another_process(run_dir: Path) -> None:
+    trainer = subprocess.Popen([sys.executable, "-c", TRAINER_SCRIPT, str(run_dir)], stdout=subprocess.PIPE,
+                               text=True, cwd=Path(__file__).resolve().parents[1])
+    try:
+        assert trainer.stdout.readline().strip() == "ready"
+        assert send_command(run_dir, "lr", "1e-3", timeout=10) == Ack(True, "lr 0.001 from ctl")
+        assert send_command(run_dir, "stop", timeout=10) == Ack(True, "stop None from ctl")
+        assert trainer.wait(timeout=10) == 0
+    finally:
+        trainer.kill()
+        trainer.wait()
+    with pytest.raises(ChannelError, match=r"not running \(status: crashed\)"):
+        send_command(run_dir, "pause")  # no end record here: the run looks crashed

@@ -8,6 +8,8 @@ without loading them.
 
 from __future__ import annotations
 
+import hashlib
+
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
@@ -19,8 +21,9 @@ _SPLIT_STREAM = 0xFFFF_FFFF
 
 
 def _generator(seed: int, stream: int) -> torch.Generator:
-    # seed < 2**32 and stream < 2**32: distinct (seed, stream) pairs never share a generator state
-    return torch.Generator().manual_seed((seed << 32) | (stream & 0xFFFF_FFFF))
+    # torch's CPU generator (mt19937) keeps only the low 32 bits of a seed: hash the pair into them
+    digest = hashlib.blake2b(f"nntui:{seed}:{stream}".encode(), digest_size=4).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest, "little"))
 
 
 def split_generator(seed: int) -> torch.Generator:

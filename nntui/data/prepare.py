@@ -78,8 +78,8 @@ def _stat_shape(sample_shape: tuple[int, ...]) -> tuple[int, ...]:
 class RunningStats:
     """Per-channel min, max, mean and variance of batches (N, C, ...), merged chunk by chunk.
 
-    Works in float64 with Chan's parallel update, so large offsets do not eat the variance
-    and no full-size copy of the data is ever made.
+    Each chunk in float32, merged in float64 with Chan's parallel update: large offsets do
+    not eat the variance, and no full-size copy of the data is ever made.
     """
 
     def __init__(self, channels: int) -> None:
@@ -90,19 +90,22 @@ class RunningStats:
         self.high = torch.full((channels,), float("-inf"), dtype=torch.float64)
 
     def update(self, batch: Tensor) -> None:
-        values = batch.detach().cpu().double().transpose(0, 1).reshape(batch.shape[1], -1)
-        count = values.shape[1]
+        # (N, C, rest) is a view; reducing over dims (0, 2) is several times faster than var_mean
+        values = batch.detach().cpu().float().reshape(batch.shape[0], batch.shape[1], -1)
+        count = values.shape[0] * values.shape[2]
         if count == 0:
             return
-        mean = values.mean(dim=1)
-        m2 = ((values - mean[:, None]) ** 2).sum(dim=1)
+        chunk_mean = values.mean(dim=(0, 2))
+        m2 = (values - chunk_mean[None, :, None]).square().sum(dim=(0, 2)).double()
+        low, high = values.amin(dim=(0, 2)), values.amax(dim=(0, 2))
+        mean = chunk_mean.double()
         total = self.count + count
         delta = mean - self.mean
         self.mean = self.mean + delta * (count / total)
         self.m2 = self.m2 + m2 + delta**2 * (self.count * count / total)
         self.count = total
-        self.low = torch.minimum(self.low, values.amin(dim=1))
-        self.high = torch.maximum(self.high, values.amax(dim=1))
+        self.low = torch.minimum(self.low, low.double())
+        self.high = torch.maximum(self.high, high.double())
 
     def normalizer(self, mode: str, sample_shape: tuple[int, ...]) -> "Normalizer":
         """The Normalizer of `mode` (`none`, `minmax`, `zscore`) for these statistics."""

@@ -98,9 +98,9 @@ def _gunzip_missing(folder: Path, names: tuple[str, ...]) -> None:
             try:
                 with gzip.open(packed, "rb") as source, open(plain, "wb") as target:
                     shutil.copyfileobj(source, target)
-            except (OSError, EOFError) as error:
+            except (OSError, EOFError):
+                # a truncated archive (an interrupted download): leave it to torchvision's download
                 plain.unlink(missing_ok=True)
-                raise DataError(f"{packed}: cannot unpack ({_reason(error)})") from None
 
 
 # --------------------------------------------------------------------------- augmentation

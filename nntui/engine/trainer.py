@@ -79,7 +79,7 @@ class Trainer:
                  controls: Controls | None = None, checkpoint_dir: Path | None = None,
                  run_name: str = "", on_divergence: str = "stop") -> None:
         self.cfg, self.data, self.model, self.device = cfg, data, model, device
-        self.emit, self.controls = emit, controls or Controls()
+        self.emit, self.controls = emit, controls if controls is not None else Controls()
         self.checkpoint_dir, self.run_name, self.on_divergence = checkpoint_dir, run_name, on_divergence
         self.task = cfg.task
         self.loss_fn = loss_function(cfg.task)
@@ -93,9 +93,12 @@ class Trainer:
         self.resumed_from: int | None = None
         self.paused = False
         self.best_weights: dict[str, torch.Tensor] | None = None
+        self._best_state: dict[str, Any] | None = None
         self.error_traceback: str | None = None
         self._session_start = time.monotonic()
         self._epoch_sums = self._zero_sums()
+        self._last_saved = -math.inf
+        self._best_unsaved = False
 
     # ------------------------------------------------------------------ state
 
@@ -142,10 +145,26 @@ class Trainer:
     def save_checkpoint(self, kind: str = "last") -> Path | None:
         if self.checkpoint_dir is None:
             return None
+        if kind == "last" and self._best_unsaved:
+            self._save_best()
         path = self.checkpoint_dir / f"{kind}.pt"
         checkpoints.save_atomic(self.state_dict(), path)
+        if kind == "last":
+            self._last_saved = time.monotonic()
         self.emit(CheckpointSaved(self.progress.step, self.progress.epoch, kind, str(path)))
         return path
+
+    def _save_best(self) -> None:
+        """best.pt: the best epoch's full state (kept in memory until the next checkpoint)."""
+        self._best_unsaved = False
+        if self._best_state is not None and self.checkpoint_dir is not None:
+            path = self.checkpoint_dir / "best.pt"
+            checkpoints.save_atomic(self._best_state, path)
+            self.emit(CheckpointSaved(int(self._best_state["progress"]["step"]),
+                                      int(self._best_state["progress"]["epoch"]) - 1, "best", str(path)))
+
+    def _checkpoint_due(self) -> bool:
+        return time.monotonic() - self._last_saved >= self.cfg.train.checkpoint_every_s
 
     # ------------------------------------------------------------------ run
 
@@ -178,10 +197,11 @@ class Trainer:
         while self.progress.epoch <= self.cfg.train.epochs:
             try:
                 self._train_epoch()
+                stop_early = self._end_epoch()
             except StopRequested as stop:
                 self.save_checkpoint("last")
                 return "stopped", str(stop)
-            if self._end_epoch():
+            if stop_early:
                 return "early_stopped", f"no improvement of {self.early.monitor} in {self.early.patience} epochs"
         return "completed", f"trained {self.cfg.train.epochs} epochs"
 
@@ -189,6 +209,8 @@ class Trainer:
         if status == "stopped":
             return self._end(status, reason)
         if status == "diverged":
+            if self._best_unsaved:
+                self._save_best()
             return self._end(status, reason, error=reason)
         if status == "early_stopped" and self.early.restore_best and self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
@@ -282,13 +304,15 @@ class Trainer:
                              val_acc=metrics.get("val_acc"), val_mae=metrics.get("val_mae"),
                              val_r2=metrics.get("val_r2"),
                              early_stop=self.early.status() if self.cfg.early_stopping.enabled else None))
-        self.save_checkpoint("last")
+        if stop or self.progress.epoch > self.cfg.train.epochs or self._checkpoint_due():
+            self.save_checkpoint("last")
         return stop
 
     def _keep_best(self) -> None:
-        if self.early.restore_best:
-            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self.save_checkpoint("best")
+        """Remember the best epoch; best.pt is written with the next last.pt (epochs can be very short)."""
+        self._best_state = _detached_copy(self.state_dict())
+        self.best_weights = self._best_state["model"]
+        self._best_unsaved = True
 
     # ------------------------------------------------------------------ commands
 
@@ -339,6 +363,16 @@ class Trainer:
         self.emit(ControlApplied(self.progress.step, "pause", None, "divergence", message))
         self.paused = True
         self._obey([])
+
+
+def _detached_copy(state: Any) -> Any:
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {key: _detached_copy(value) for key, value in state.items()}
+    if isinstance(state, list):
+        return [_detached_copy(value) for value in state]
+    return state
 
 
 def one_line(error: BaseException) -> str:

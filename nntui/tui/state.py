@@ -305,7 +305,7 @@ class MonitorState:
             return "loading data…"
         epochs = self.started.epochs
         text = f"epoch {self.epoch}/{epochs} · step {self.step:,}/{self.total_steps:,}"
-        text += f" · {fmt_duration(self.elapsed_s())}"
+        text += f" · elapsed {fmt_duration(self.elapsed_s())}"
         eta = self.eta_s()
         if eta is not None:
             text += f" · ETA {fmt_duration(eta)}"
@@ -323,8 +323,8 @@ class MonitorState:
         if stop is None:
             return ["early stopping off"]
         best = "none yet" if stop.best is None else f"{fmt_value(stop.best)} @ epoch {stop.best_epoch}"
-        restore = "restores best weights" if stop.restore_best else "keeps last weights"
-        return [f"{stop.monitor} ({stop.mode}) best {best}", f"wait {stop.wait}/{stop.patience} · {restore}"]
+        restore = "restores best" if stop.restore_best else "keeps last"
+        return [f"{stop.mode} {stop.monitor}: {best}", f"wait {stop.wait}/{stop.patience}, {restore}"]
 
     def results_text(self) -> str:
         """The test results line of an ended run."""

@@ -1,0 +1,115 @@
+"""Throughput of nntui's headless engine against a plain PyTorch loop (not a test).
+
+Both train the same model on the same device tensors with the same batch size, seed and
+optimizer, validating once per epoch; runs alternate so that machine noise hits both sides.
+The plain loop is the one the seed documents write: zero_grad, forward, loss, backward, step,
+and `running_loss += loss.item()`. nntui also logs steps and gradient norms, tracks accuracy,
+obeys commands and writes its run directory.
+
+    python benchmarks/overhead.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from nntui.config import load_config
+from nntui.data import build_data
+from nntui.data.batches import TensorBatches
+from nntui.data.bundle import DataBundle
+from nntui.engine.trainer import Trainer
+from nntui.models import build_model
+from nntui.rundir import RunDirWriter
+
+
+def plain_loop(bundle: DataBundle, cfg, device: torch.device) -> float:
+    """Samples per second of the textbook loop."""
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model, bundle.input_shape, bundle.num_outputs).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = bundle.train.x, bundle.train.y
+    xv, yv = bundle.val.x, bundle.val.y
+    batch, n = cfg.data.batch_size, len(x)
+    generator = torch.Generator().manual_seed(cfg.train.seed)
+    start = time.perf_counter()
+    for _epoch in range(cfg.train.epochs):
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        running_loss = 0.0
+        for lo in range(0, n, batch):
+            index = order[lo:lo + batch]
+            inputs, targets = x[index], y[index]
+            optimizer.zero_grad()
+            loss = loss_fn(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            running_loss += loss.item()
+        model.eval()
+        with torch.no_grad():
+            loss_fn(model(xv), yv).item()
+    return n * cfg.train.epochs / (time.perf_counter() - start)
+
+
+def nntui_loop(bundle: DataBundle, cfg, device: torch.device) -> float:
+    """Samples per second of nntui's trainer with its run-directory sink."""
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model, bundle.input_shape, bundle.num_outputs).to(device)
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        writer = RunDirWriter(run_dir, cfg)
+        trainer = Trainer(cfg, bundle, model, device, writer, checkpoint_dir=run_dir / "checkpoints")
+        start = time.perf_counter()
+        end = trainer.run()
+        elapsed = time.perf_counter() - start
+        writer.close()
+    if end.status != "completed":
+        raise SystemExit(f"nntui run ended {end.status}: {end.error}")
+    return bundle.train.num_samples * cfg.train.epochs / elapsed
+
+
+def synthetic_mnist(cfg, device: torch.device) -> DataBundle:
+    """An MNIST-sized classification set of random tensors (60,000 x 1x28x28, 10 classes)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(60_000, 1, 28, 28, generator=generator).to(device)
+    y = torch.randint(0, 10, (60_000,), generator=generator).to(device)
+    bs = cfg.data.batch_size
+    train = TensorBatches(x[:54_000], y[:54_000], bs, shuffle=True, seed=cfg.train.seed)
+    val = TensorBatches(x[54_000:], y[54_000:], 1024, shuffle=False)
+    test = TensorBatches(x[:0], y[:0], 1024, shuffle=False)
+    return DataBundle(train, val, test, (1, 28, 28), 10, tuple(map(str, range(10))))
+
+
+def compare(label: str, bundle: DataBundle, cfg, rounds: int) -> float:
+    device = torch.device("cpu")
+    plain, ours = [], []
+    for _ in range(rounds):
+        plain.append(plain_loop(bundle, cfg, device))
+        ours.append(nntui_loop(bundle, cfg, device))
+    ratio = statistics.median(ours) / statistics.median(plain)
+    print(f"{label:<28} plain {statistics.median(plain):>9.0f} samples/s   nntui {statistics.median(ours):>9.0f} "
+          f"samples/s   ratio {ratio:.3f}")
+    return ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    device = torch.device("cpu")
+    fixed = ["early_stopping.enabled=false", "schedule.name='constant'", "model.dropout=0.0"]
+    digits = load_config("digits-mlp", fixed + ["train.epochs=15"])
+    compare("digits-mlp (1150 x 64)", build_data(digits, device, Path(tempfile.gettempdir())), digits, args.rounds)
+    mnist = load_config("mnist-mlp", ["train.epochs=1", "data.batch_size=64"])
+    compare("MNIST-sized MLP 784-500-10", synthetic_mnist(mnist, device), mnist, max(2, args.rounds // 2))
+
+
+if __name__ == "__main__":
+    main()

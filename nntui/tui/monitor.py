@@ -1,0 +1,272 @@
+"""The monitor screen: follows a run directory, draws its curves, steers the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Literal
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, ProgressBar, RichLog, Static
+from textual.worker import get_current_worker
+
+from nntui.tui import steering
+from nntui.tui.dialogs import ConfirmQuit, HelpScreen, LearningRateDialog
+from nntui.tui.follow import EventsArrived, Follower, ProcessExited, RunVanished, SteerAnswered
+from nntui.tui.launcher import ChildRun
+from nntui.tui.state import MonitorState
+from nntui.tui.widgets import EarlyStopPane, GradNormChart, MetricLine
+
+MonitorMode = Literal["run", "attach", "show"]
+REDRAW_S = 0.1
+LOG_STYLES = {"info": "", "epoch": "", "control": "cyan", "alert": "bold red", "result": "bold green",
+              "error": "red"}
+STEER_ACTIONS = ("toggle_pause", "set_lr", "checkpoint")
+
+
+class MonitorScreen(Screen[None]):
+    """The live (or replayed) view of one run."""
+
+    BINDINGS = [
+        Binding("space", "toggle_pause", "Pause/Resume"),
+        Binding("l", "set_lr", "LR"),
+        Binding("s", "checkpoint", "Checkpoint"),
+        Binding("q", "quit_monitor", "Quit"),
+        Binding("q", "detach", "Detach"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    def __init__(self, run_dir: Path, mode: MonitorMode, child: ChildRun | None = None,
+                 note: str = "") -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.mode = mode
+        self.child = child
+        self.state = MonitorState()
+        self.child_code: int | None = None
+        self._drawn_version = -1
+        self._logged = 0
+        self._requested_pause: bool | None = None
+        self._quitting = False
+        self._note = note
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="head"):
+            yield Static("nntui", id="title")
+            yield Static("starting", id="status", classes="status-starting")
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(total=1, show_eta=False, id="progress")
+            yield Static("", id="progress-text")
+        yield Static("", id="alert")
+        with Horizontal(id="panes"):
+            with Vertical(id="left"):
+                with Vertical(id="metrics"):
+                    for index in range(7):
+                        yield MetricLine(id=f"metric-{index}")
+                yield EarlyStopPane(id="early-stop")
+            with VerticalScroll(id="grads"):
+                yield GradNormChart(id="grad-chart")
+        yield Static("", id="results")
+        yield RichLog(id="log", max_lines=2000, wrap=True, markup=False, min_width=20)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#metrics").border_title = "metrics"
+        self.query_one("#grads").border_title = "gradient norm per layer"
+        self.query_one("#early-stop").border_title = "early stopping"
+        self.query_one("#log").border_title = "log"
+        if self.mode == "show":
+            self.add_class("-read-only")
+        if self._note:
+            self.state.note(self._note)
+        self.set_interval(REDRAW_S, self.redraw)
+        self.follow()
+        self.redraw()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.height >= 36, "-tall")
+
+    # ------------------------------------------------------------------ following
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="follow")
+    def follow(self) -> None:
+        """Poll the run's records (and the child process) until the run is over."""
+        worker = get_current_worker()
+        follower = Follower(self.run_dir, self.post_message, child=self.child,
+                            watch_pid=self.mode == "attach", stop_when_read=self.mode == "show")
+        follower.run(lambda: worker.is_cancelled)
+
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        self.state.apply_all(message.events)
+        if any(type(event).__name__ == "ControlApplied" and event.action in ("pause", "resume")
+               for event in message.events):
+            self._requested_pause = None
+        if self.state.ended is not None:
+            self.refresh_bindings()
+
+    def on_process_exited(self, message: ProcessExited) -> None:
+        self.child_code = message.code
+        self.state.process_exited(message.code, message.error)
+        self.refresh_bindings()
+        if self._quitting:
+            self.app.exit(message.code, return_code=message.code)
+
+    def on_run_vanished(self, message: RunVanished) -> None:
+        self.state.process_vanished()
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------------ drawing
+
+    def redraw(self) -> None:
+        """Bring the widgets up to date with the state (at most 10 times a second)."""
+        state = self.state
+        if state.version == self._drawn_version:
+            return
+        self._drawn_version = state.version
+        self._draw_header()
+        for index, row in enumerate(state.metric_rows()):
+            line = self.query_one(f"#metric-{index}", MetricLine)
+            line.show(row.label, state.current_text(row), state.series[row.key].values())
+        scale = self.query_one("#grad-chart", GradNormChart).show(state.layers)
+        self.query_one("#grads").border_subtitle = scale.label() if state.layers else ""
+        stop = state.early_stop
+        self.query_one("#early-stop", EarlyStopPane).show(
+            state.early_stop_lines(), stop.wait if stop else None, stop.patience if stop else None)
+        results = self.query_one("#results", Static)
+        results.update(state.results_text())
+        results.display = state.ended is not None
+        self._draw_log()
+
+    def _draw_header(self) -> None:
+        state = self.state
+        self.query_one("#title", Static).update(state.title_text())
+        status = self.query_one("#status", Static)
+        status.update(f" {state.status.upper()} ")
+        status.set_classes(f"status-{state.status.split(' ')[0]}")
+        total = state.total_steps
+        self.query_one("#progress", ProgressBar).update(total=max(1, total), progress=min(state.step, total))
+        self.query_one("#progress-text", Static).update(state.progress_text())
+        alert = self.query_one("#alert", Static)
+        alert.update(state.alert)
+        alert.display = bool(state.alert)
+
+    def _draw_log(self) -> None:
+        log = self.query_one("#log", RichLog)
+        for line in self.state.new_log_lines(self._logged):
+            log.write(Text(line.text, style=LOG_STYLES.get(line.kind, "")))
+        self._logged = self.state.log_total
+
+    # ------------------------------------------------------------------ actions
+
+    @property
+    def steerable(self) -> bool:
+        """Whether commands can go to the run now (live, started, not read-only)."""
+        return self.mode != "show" and self.state.started is not None and self.state.live and not self._quitting
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in STEER_ACTIONS:
+            if self.mode == "show":
+                return False
+            return True if self.steerable else None
+        if action == "detach":
+            return self.mode == "attach"
+        if action == "quit_monitor":
+            return self.mode != "attach"
+        return True
+
+    def action_toggle_pause(self) -> None:
+        paused = self._requested_pause if self._requested_pause is not None else self.state.paused
+        self._requested_pause = not paused
+        self.steer("resume" if paused else "pause")
+
+    def action_set_lr(self) -> None:
+        def apply(lr: float | None) -> None:
+            if lr is not None:
+                self.steer("lr", lr)
+
+        self.app.push_screen(LearningRateDialog(self.state.lr), apply)
+
+    def action_checkpoint(self) -> None:
+        self.steer("checkpoint")
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def action_detach(self) -> None:
+        self.app.exit(0, return_code=0)
+
+    def action_quit_monitor(self) -> None:
+        """Quit; a run this app launched and that is still going on is stopped first, after asking."""
+        if self._quitting:
+            self.notify("waiting for the run to checkpoint and stop…")
+            return
+        if self.child is None or not self.child.running:
+            code = self.child_code if self.child_code is not None else (self.child.poll() if self.child else None)
+            self.app.exit(code or 0, return_code=code or 0)
+            return
+        if not self.state.live:  # ended: the child is only closing its files
+            self._exit_when_child_exits()
+            return
+
+        def answer(confirmed: bool | None) -> None:
+            if confirmed:
+                self._stop_and_exit()
+
+        self.app.push_screen(ConfirmQuit("Stop the run and quit? It saves a checkpoint first."), answer)
+
+    def _stop_and_exit(self) -> None:
+        self._quitting = True
+        self.refresh_bindings()
+        self.state.note("stopping: waiting for the run to save a checkpoint and exit…", "control")
+        if self.state.started is None:
+            self._exit_when_child_exits(terminate=True)
+        else:
+            self.steer("stop")
+            self._exit_when_child_exits()
+
+    @work(thread=True, exit_on_error=False, group="quit")
+    def _exit_when_child_exits(self, terminate: bool = False, grace: float = 120.0) -> None:
+        """Wait for the child to exit, then exit the app with its code (SIGTERM after `grace` s)."""
+        assert self.child is not None
+        code = self.child.shutdown(grace=10.0) if terminate else self.child.wait(grace)
+        if code is None:
+            code = self.child.shutdown(grace=30.0)
+        self.app.call_from_thread(self.app.exit, code, code or 0)
+
+    # ------------------------------------------------------------------ steering
+
+    @work(thread=True, exit_on_error=False, group="steer")
+    def steer(self, action: str, value: float | None = None) -> None:
+        """Send a command over the run's channel and post its answer."""
+        ok, message = steering.send(self.run_dir, action, value)
+        self.post_message(SteerAnswered(action, value, ok, message))
+
+    @on(SteerAnswered)
+    def show_answer(self, message: SteerAnswered) -> None:
+        if not message.ok and message.action in ("pause", "resume"):
+            self._requested_pause = None
+        if not message.ok and message.action == "stop" and self.child is not None:
+            self.child.signal()  # SIGTERM: the runner checkpoints and exits all the same
+        text = f"{message.action}: {message.message or ('ok' if message.ok else 'refused')}"
+        self.state.note(text, "control" if message.ok else "error")
+        self.notify(message.message or text, severity="information" if message.ok else "error",
+                    title=message.action)
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        """The monitor's actions for the command palette (only those possible now)."""
+        for action, title, help_text in (
+            ("toggle_pause", "Pause / resume", "Pause the run, or resume it (space)"),
+            ("set_lr", "Set learning rate", "Change the learning rate of the running run (l)"),
+            ("checkpoint", "Checkpoint now", "Save a checkpoint now (s)"),
+            ("quit_monitor", "Quit monitor", "Quit; asks first while a run started here is going on (q)"),
+            ("detach", "Detach", "Leave the monitor; the run goes on (q)"),
+            ("help", "Help: keys", "The monitor's keys (?)"),
+        ):
+            if self.check_action(action, ()):
+                yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))

@@ -1,0 +1,174 @@
+"""The setup screen: pick a preset, adjust optimizer, regularization and schedule, start."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
+
+from nntui.config import ConfigError, RunConfig, builtin_presets, read_preset, validate
+from nntui.tui.formfields import FIELDS, FormError, FormField, build_config, check_field
+
+DEFAULT_PRESET = "digits-mlp"
+
+
+def load_presets() -> dict[str, tuple[dict[str, Any], RunConfig]]:
+    """Every built-in preset that loads: its raw table and its resolved config."""
+    presets = {}
+    for name in builtin_presets():
+        try:
+            raw, label = read_preset(name)
+            presets[name] = (raw, validate(raw, label))
+        except ConfigError:
+            continue
+    return presets
+
+
+class SetupScreen(Screen[None]):
+    """Presets on top, the form below; `enter` on a preset or the Start button starts."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start", show=False),
+        Binding("escape", "focus_presets", "Presets", show=False),
+    ]
+
+    def __init__(self, on_start: Callable[[RunConfig], None]) -> None:
+        super().__init__()
+        self.on_start = on_start
+        self.presets = load_presets()
+        self.preset_name = DEFAULT_PRESET if DEFAULT_PRESET in self.presets else next(iter(self.presets), "")
+        self.config: RunConfig | None = None
+        self._filling = False
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="presets", cursor_type="row", zebra_stripes=False)
+        yield Static("", id="preset-description")
+        with Horizontal(id="form"):
+            for column in (FIELDS[:6], FIELDS[6:]):
+                with Vertical(classes="form-column"):
+                    for field in column:
+                        with Horizontal(classes="form-row"):
+                            yield Label(field.label, classes="form-label")
+                            yield self._widget(field)
+        with Horizontal(id="start-row"):
+            yield Button("Start ▶", id="start", variant="success", compact=True, disabled=True)
+            yield Label("", id="form-error")
+        yield Footer()
+
+    @staticmethod
+    def _widget(field: FormField) -> Select[str] | Input:
+        if field.kind in ("select", "switch"):
+            return Select([(option, option) for option in field.options], allow_blank=False,
+                          compact=True, id=field.widget_id)
+        return Input(validators=[field.validator] if field.validator else [], compact=True,
+                     validate_on=["changed", "submitted"], id=field.widget_id)
+
+    def on_mount(self) -> None:
+        self.query_one("#presets").border_title = "presets (enter starts)"
+        self.query_one("#form").border_title = "settings"
+        table = self.query_one("#presets", DataTable)
+        table.add_columns("preset", "task", "description")
+        for name, (_, config) in self.presets.items():
+            table.add_row(name, config.task, config.description, key=name)
+        if self.preset_name:
+            table.move_cursor(row=list(self.presets).index(self.preset_name))
+            self.fill(self.preset_name)
+        table.focus()
+
+    # ------------------------------------------------------------------ the form
+
+    def fill(self, name: str) -> None:
+        """Put a preset's values into the form."""
+        self.preset_name = name
+        raw, config = self.presets[name]
+        self._filling = True
+        for field in FIELDS:
+            widget = self.query_one(f"#{field.widget_id}")
+            text = field.text_of(config)
+            if isinstance(widget, Select):
+                if text not in field.options:  # e.g. device cuda:1
+                    widget.set_options([(option, option) for option in (*field.options, text)])
+                widget.value = text
+            else:
+                widget.value = text
+        self._filling = False
+        summary = f"{config.data.dataset} · {config.model.kind} {config.model.hidden} {config.model.activation}"
+        self.query_one("#preset-description", Static).update(f"{config.description}  [dim]({summary})[/]")
+        self.revalidate()
+
+    def values(self) -> dict[str, Any]:
+        """The form's raw values by dotted key."""
+        values = {}
+        for field in FIELDS:
+            widget = self.query_one(f"#{field.widget_id}")
+            values[field.key] = widget.value
+        return values
+
+    def revalidate(self) -> None:
+        """Check every field and the whole config; enable Start only when all is well."""
+        if self._filling or not self.preset_name:
+            return
+        values = self.values()
+        self._toggle_dependent(values)
+        error = self.query_one("#form-error", Label)
+        try:
+            self.config = build_config(self.presets[self.preset_name][0], values)
+        except FormError as problem:
+            self.config = None
+            error.update(f"✗ {problem}")
+        else:
+            error.update(f"{self.preset_name}: ready")
+        error.set_class(self.config is None, "-invalid")
+        self.query_one("#start", Button).disabled = self.config is None
+
+    def _toggle_dependent(self, values: dict[str, Any]) -> None:
+        penalty = values["regularization.penalty"]
+        self.query_one("#f-regularization-alpha").disabled = penalty == "none"
+        self.query_one("#f-regularization-l1-ratio").disabled = penalty != "elastic_net"
+        self.query_one("#f-early-stopping-patience").disabled = values["early_stopping.enabled"] != "on"
+
+    def field_problem(self, key: str) -> str:
+        """The current problem of one field ('' when fine): for tests and tooltips."""
+        field = next(field for field in FIELDS if field.key == key)
+        return check_field(field, self.query_one(f"#{field.widget_id}").value)
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _changed(self) -> None:
+        self.revalidate()
+
+    @on(Input.Submitted)
+    def _next_field(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.focus_next()
+
+    @on(DataTable.RowHighlighted, "#presets")
+    def _preset_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = event.row_key.value
+        if name and name != self.preset_name:
+            self.fill(name)
+
+    @on(DataTable.RowSelected, "#presets")
+    def _preset_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value != self.preset_name:
+            self.fill(str(event.row_key.value))
+        self.action_start()
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    def action_start(self) -> None:
+        self.revalidate()
+        if self.config is None:
+            self.notify(str(self.query_one("#form-error", Label).render()), severity="error", title="cannot start")
+            return
+        self.on_start(self.config)
+
+    def action_focus_presets(self) -> None:
+        self.query_one("#presets").focus()

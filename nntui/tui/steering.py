@@ -1,0 +1,18 @@
+"""Sending commands to a run over its control channel, from a worker thread. No textual here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nntui.channel import ChannelError, send_command
+
+TIMEOUT_S = 15.0
+
+
+def send(run_dir: Path, action: str, value: float | None = None, *, timeout: float = TIMEOUT_S) -> tuple[bool, str]:
+    """Send `action` to the run and wait for its answer: (ok, one-line message). Blocks: call from a thread."""
+    try:
+        ack = send_command(run_dir, action, value, source="tui", timeout=timeout)
+    except ChannelError as error:
+        return False, str(error)
+    return ack.ok, ack.message

@@ -1,0 +1,97 @@
+"""The CLI's answers to bad input, and the commands that must not import torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from nntui.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["run", "no-such-preset", "--headless"], "unknown preset 'no-such-preset'"),
+    (["run", "digits-mlp", "--headless", "--set", "optim.bogus=1"], "unknown key 'bogus' in optim"),
+    (["run", "digits-mlp", "--headless", "--set", "optim.lr=-1"], "optim.lr: Input should be greater than 0"),
+    (["run", "digits-mlp", "--headless", "--set", "model.activation=swish"], "model.activation"),
+    (["run", "digits-mlp", "--headless", "--set", "nonsense"], "expected KEY=VALUE"),
+    (["run", "digits-mlp", "--headless", "--optimizer", "lion"], "optim.name"),
+    (["run", "digits-mlp", "--headless", "--epochs", "0"], "train.epochs"),
+    (["run", "digits-mlp", "--headless", "--lr", "nan"], "optim.lr: Input should be a finite number"),
+    (["run", "digits-mlp", "--headless", "--device", "tpu"], "train.device: must be auto, cpu"),
+    (["run", "digits-mlp", "--headless", "--set", "early_stopping.monitor=val_r2"], "val_r2 needs task regression"),
+    (["run", "digits-mlp", "--headless", "--name", "../escape"], "run name '../escape'"),
+    (["run", "--headless"], "run needs a PRESET"),
+    (["run", "--headless", "--resume", "nothing-here"], "no run 'nothing-here'"),
+    (["presets", "show", "nope"], "unknown preset 'nope'"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_run_dir(tmp_path, args, expected):
+    result = runner.invoke(app, [*args, "--runs-dir", str(tmp_path / "runs")] if args[0] == "run" else args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("[optim]\nname = 'adam'\nlr = 'fast'\n", "bad.toml: optim.lr"),
+    ("[optim\n", "bad.toml: not valid TOML"),
+    ("[trainer]\nepochs = 3\n", "bad.toml: trainer: unknown key; allowed here: name, description, task"),
+    ("[data]\ndataset = 'imagenet'\n", "bad.toml: data.dataset: Input should be 'digits'"),
+    ("[data]\nval_split = 1.5\n", "bad.toml: data.val_split: Input should be less than 1"),
+])
+def test_bad_preset_files(tmp_path, content, expected):
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    result = runner.invoke(app, ["run", str(path), "--headless", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2
+    assert expected in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_device_that_is_missing_fails_cleanly(tmp_path):
+    result = runner.invoke(app, ["run", "digits-mlp", "--headless", "--device", "cuda:7",
+                                 "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and "no such CUDA device" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_presets_lists_and_shows_resolved_toml():
+    from nntui.config import builtin_presets, tomllib
+
+    listed = runner.invoke(app, ["presets"])
+    assert listed.exit_code == 0
+    for name in ("digits-mlp", "diabetes-mlp", "mnist-mlp", "mnist-mlp-dropout", "fashion-mnist-mlp",
+                 "cifar10-vgg", "cifar10-resnet18"):
+        assert name in listed.output and name in builtin_presets()
+    shown = runner.invoke(app, ["presets", "show", "mnist-mlp-dropout"])
+    resolved = tomllib.loads(shown.output)
+    assert resolved["model"]["hidden"] == [512, 256] and resolved["model"]["dropout"] == 0.2
+    assert resolved["schedule"] == {**resolved["schedule"], "name": "plateau", "factor": 0.1, "patience": 2}
+    assert resolved["train"]["grad_clip"] == 0.0  # defaults filled in
+
+
+@pytest.mark.parametrize("command", [["--help"], ["presets"], ["presets", "show", "digits-mlp"], ["runs"],
+                                     ["run", "--help"]])
+def test_quick_commands_never_import_torch(tmp_path, command):
+    code = ("import sys\nfrom nntui.cli import app\n"
+            f"try:\n    app({command!r}, prog_name='nntui')\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('torch', 'textual', 'sklearn') if m in sys.modules]\n"
+            "print('HEAVY', heavy)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_engine_modules_never_import_textual_or_rich():
+    modules = ["nntui.config", "nntui.engine.trainer", "nntui.engine.events", "nntui.engine.control",
+               "nntui.engine.early_stopping", "nntui.engine.checkpoints", "nntui.engine.gradients",
+               "nntui.data", "nntui.models", "nntui.rundir", "nntui.runner", "nntui.channel", "nntui.runs"]
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in modules) +
+            "print('UI', [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "UI []" in out.stdout, out.stdout + out.stderr

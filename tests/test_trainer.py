@@ -1,0 +1,192 @@
+"""The trainer in-process: reproducibility, commands at step boundaries, resume, divergence."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from nntui.data import build_data
+from nntui.engine import checkpoints
+from nntui.engine.control import Command, Controls
+from nntui.engine.events import ControlApplied, EpochEnded, RunEnded, StepLogged
+from nntui.engine.trainer import Trainer
+from nntui.models import build_model
+
+CPU = torch.device("cpu")
+
+
+def make_trainer(cfg, tmp_path: Path | None = None, controls: Controls | None = None, events=None,
+                 on_divergence: str = "stop") -> tuple[Trainer, list]:
+    torch.manual_seed(cfg.train.seed)
+    data = build_data(cfg, CPU, Path("/nonexistent"))
+    model = build_model(cfg.model, data.input_shape, data.num_outputs)
+    events = [] if events is None else events
+    ckpt = tmp_path / "checkpoints" if tmp_path else None
+    return Trainer(cfg, data, model, CPU, events.append, controls, ckpt, on_divergence=on_divergence), events
+
+
+def epochs_of(events):
+    return [e for e in events if isinstance(e, EpochEnded)]
+
+
+def strip_time(event):
+    return {k: v for k, v in event.__dict__.items() if k not in ("time", "epoch_s")} if hasattr(event, "__dict__") \
+        else {f: getattr(event, f) for f in event.__dataclass_fields__ if f not in ("time", "epoch_s")}
+
+
+def test_same_seed_same_metrics_twice(small_digits):
+    cfg = small_digits()
+    first = [strip_time(e) for e in epochs_of(make_trainer(cfg)[0].run() and make_trainer(cfg)[1])]
+    a, events_a = make_trainer(cfg)
+    a.run()
+    b, events_b = make_trainer(cfg)
+    b.run()
+    assert [strip_time(e) for e in epochs_of(events_a)] == [strip_time(e) for e in epochs_of(events_b)]
+    assert len(epochs_of(events_a)) == 3
+    del first
+    other, events_c = make_trainer(small_digits("train.seed=1"))
+    other.run()
+    assert strip_time(epochs_of(events_c)[0]) != strip_time(epochs_of(events_a)[0])
+
+
+def test_classification_reaches_good_accuracy_and_reports_test_metrics(small_digits):
+    trainer, events = make_trainer(small_digits("train.epochs=8"))
+    end = trainer.run()
+    assert end.status == "completed" and end.epoch == 8
+    assert max(e.val_acc for e in epochs_of(events)) > 0.9
+    assert end.test_acc is not None and end.test_acc > 0.85 and end.test_mae is None
+    steps = [e for e in events if isinstance(e, StepLogged)]
+    assert [s.step for s in steps][:3] == [5, 10, 15] and all(s.grad_norm > 0 for s in steps)
+
+
+def test_regression_reports_mae_and_r2():
+    from nntui.config import load_config
+
+    cfg = load_config("diabetes-mlp", ["train.epochs=30", "early_stopping.enabled=false"])
+    trainer, events = make_trainer(cfg)
+    end = trainer.run()
+    last = epochs_of(events)[-1]
+    assert last.val_acc is None and last.val_mae is not None and 0.0 < last.val_r2 < 1.0
+    assert end.test_mae is not None and end.test_r2 is not None and end.test_acc is None
+
+
+def test_pause_lr_resume_stop_at_step_boundaries(small_digits, tmp_path):
+    controls = Controls()
+    events: list = []
+    trainer, _ = make_trainer(small_digits("train.epochs=50"), tmp_path, controls, events)
+    replies: list = []
+    controls.submit(Command("pause", source="tui", reply=lambda ok, msg: replies.append(msg)))
+    thread = threading.Thread(target=trainer.run)
+    thread.start()
+    try:
+        for _ in range(200):
+            if replies:
+                break
+            threading.Event().wait(0.02)
+        steps_while_paused = sum(isinstance(e, StepLogged) for e in events)
+        threading.Event().wait(0.3)
+        assert sum(isinstance(e, StepLogged) for e in events) == steps_while_paused  # nothing trains
+        controls.submit(Command("lr", "2.5e-4", "ctl"))
+        controls.submit(Command("resume", source="ctl"))
+        for _ in range(500):
+            if sum(isinstance(e, StepLogged) for e in events) > 2:
+                break
+            threading.Event().wait(0.02)
+    finally:
+        controls.submit(Command("stop", source="ctl"))
+        thread.join(30)
+    assert replies == ["paused at step 0"]
+    actions = [(e.action, e.source) for e in events if isinstance(e, ControlApplied)]
+    assert actions == [("pause", "tui"), ("lr", "ctl"), ("resume", "ctl"), ("stop", "ctl")]
+    assert all(e.lr == pytest.approx(2.5e-4) for e in events if isinstance(e, StepLogged))
+    end = events[-1]
+    assert isinstance(end, RunEnded) and end.status == "stopped" and end.test_loss is None
+    saved = checkpoints.load(tmp_path / "checkpoints" / "last.pt")
+    assert saved["progress"]["step"] == end.step  # the stop checkpoint is the very last state
+
+
+def run_to_end(cfg, tmp_path, stop_at_step=None):
+    controls = Controls()
+    trainer, events = make_trainer(cfg, tmp_path, controls)
+    if stop_at_step is not None:
+        original = trainer.schedule.after_batch
+
+        def after_batch(step):
+            original(step)
+            if step == stop_at_step:
+                controls.submit(Command("stop", "SIGTERM", "signal"))
+        trainer.schedule.after_batch = after_batch
+    return trainer, trainer.run(), events
+
+
+@pytest.mark.parametrize("stop_at", [7, 36, 50])
+def test_stopped_and_resumed_run_equals_an_uninterrupted_one(small_digits, tmp_path, stop_at):
+    cfg = small_digits()  # dropout 0.1 and a plateau schedule: RNG and scheduler state matter
+    whole, whole_end, whole_events = run_to_end(cfg, tmp_path / "whole")
+    _, first_end, first_events = run_to_end(cfg, tmp_path / "parts", stop_at_step=stop_at)
+    assert first_end.status == "stopped" and first_end.step == stop_at
+    resumed, events = make_trainer(cfg, tmp_path / "parts")
+    resumed.resume_from(tmp_path / "parts" / "checkpoints" / "last.pt")
+    end = resumed.run()
+    assert end.status == "completed" and end.step == whole_end.step
+    assert events[0].resumed_from == stop_at
+    joined = [strip_time(e) for e in epochs_of(first_events) + epochs_of(events)]
+    assert joined == [strip_time(e) for e in epochs_of(whole_events)]
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    assert end.test_loss == whole_end.test_loss
+
+
+def test_divergence_stops_with_status_diverged_and_keeps_the_last_good_checkpoint(small_digits, tmp_path):
+    trainer, events = make_trainer(small_digits("optim.lr=10", "optim.name='sgd'", "model.init='normal'",
+                                                "train.epochs=20"), tmp_path)
+    end = trainer.run()
+    assert end.status == "diverged" and "non-finite" in end.error or "became" in end.error
+    good = checkpoints.load(tmp_path / "checkpoints" / "last.pt")
+    assert all(torch.isfinite(t).all() for t in good["model"].values())
+
+
+def test_divergence_in_pause_mode_restores_and_waits(small_digits, tmp_path):
+    controls = Controls()
+    trainer, events = make_trainer(small_digits("optim.lr=10", "optim.name='sgd'", "train.epochs=20"),
+                                   tmp_path, controls, on_divergence="pause")
+    thread = threading.Thread(target=trainer.run)
+    thread.start()
+    for _ in range(500):
+        if any(isinstance(e, ControlApplied) and e.source == "divergence" for e in events):
+            break
+        threading.Event().wait(0.02)
+    assert trainer.paused
+    note = next(e for e in events if isinstance(e, ControlApplied) and e.source == "divergence")
+    assert "restored from" in note.message and "last.pt" in note.message
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    controls.submit(Command("stop", source="tui"))
+    thread.join(30)
+    assert events[-1].status == "stopped"
+
+
+def test_early_stopping_restores_best_weights(small_digits, tmp_path):
+    cfg = small_digits("train.epochs=60", "early_stopping.patience=2", "early_stopping.restore_best=true",
+                       "optim.lr=0.01", "schedule.name='constant'")
+    trainer, events = make_trainer(cfg, tmp_path)
+    end = trainer.run()
+    assert end.status == "early_stopped" and end.epoch < 60
+    assert end.best == min(e.val_loss for e in epochs_of(events))
+    best = checkpoints.load(tmp_path / "checkpoints" / "best.pt")
+    for name, tensor in best["model"].items():
+        assert torch.equal(tensor, trainer.model.state_dict()[name])
+    assert int(best["progress"]["epoch"]) - 1 == end.best_epoch
+
+
+def test_grad_clip_bounds_the_update(small_digits):
+    trainer, events = make_trainer(small_digits("train.grad_clip=0.001", "optim.name='sgd'", "optim.lr=1.0",
+                                                "train.epochs=1"))
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.run()
+    steps = trainer.progress.step
+    moved = math.sqrt(sum(((p.detach() - b) ** 2).sum().item() for p, b in zip(trainer.model.parameters(), before)))
+    assert moved <= 1.0 * 0.001 * steps * 1.001
