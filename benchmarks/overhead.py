@@ -89,6 +89,8 @@ def synthetic_mnist(cfg, device: torch.device) -> DataBundle:
 
 def compare(label: str, bundle: DataBundle, cfg, rounds: int) -> float:
     device = torch.device("cpu")
+    plain_loop(bundle, cfg, device)  # warm-up: lazy initialization hits whichever side runs first
+    nntui_loop(bundle, cfg, device)
     plain, ours = [], []
     for _ in range(rounds):
         plain.append(plain_loop(bundle, cfg, device))

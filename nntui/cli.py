@@ -120,11 +120,31 @@ def _resume_config(run: str, root: Path, preset: Optional[str], sets: list[str],
         raise ConfigError(f"run {run_dir.name} is still running; steer it with `nntui ctl` or `nntui attach`")
     if not (run_dir / "checkpoints" / "last.pt").is_file():
         raise ConfigError(f"run {run_dir.name} has no checkpoints/last.pt to resume from")
-    raw = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+    try:
+        raw = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"run {run_dir.name}: cannot read its config.toml ({error})") from None
     for key in ("train.epochs", "train.device"):
         if options[key] is not None:
             set_dotted(raw, key, options[key])
-    return config_from_dict(raw, f"{run_dir.name}/config.toml"), run_dir
+    cfg = config_from_dict(raw, f"{run_dir.name}/config.toml")
+    _check_resumable(run_dir, cfg.train.epochs)
+    return cfg, run_dir
+
+
+def _check_resumable(run_dir: Path, epochs: int) -> None:
+    """A finished run is continued only to train more epochs; one that stopped early, never."""
+    from nntui.config import ConfigError
+    from nntui.runs import last_end
+
+    end = last_end(run_dir)
+    status, done = (end or {}).get("status"), int((end or {}).get("epoch") or 0)
+    if status == "early_stopped":
+        raise ConfigError(f"run {run_dir.name} stopped early at epoch {done} "
+                          f"({(end or {}).get('reason') or 'no improvement'}); there is nothing to resume")
+    if status == "completed" and epochs <= done:
+        raise ConfigError(f"run {run_dir.name} has completed its {done} epochs; "
+                          f"pass --epochs N (more than {done}) to train it further")
 
 
 def _run_headless(cfg: "RunConfig", run_dir: Path, data_dir: Path, resume: bool, lr: Optional[float],

@@ -76,7 +76,7 @@ def show_command(run: Annotated[str, typer.Argument(help="A run directory, a run
     create_app(mode="show", runs_dir=run_dir.parent, run_dir=run_dir).run()
 
 
-@app.command("ctl")
+@app.command("ctl", context_settings={"ignore_unknown_options": True})  # `lr -1` is a value, not an option
 def ctl_command(
     run: Annotated[str, typer.Argument(help="A run directory, a run name, or 'latest'.")],
     action: Annotated[str, typer.Argument(help="pause, resume, stop, checkpoint or lr.")],

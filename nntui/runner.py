@@ -5,6 +5,7 @@ Used by `nntui run --headless` and, as a subprocess, by the app.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
@@ -18,6 +19,8 @@ from nntui.engine.events import Event, RunEnded
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 HANDLED_SIGNALS = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
+SMALL_MLP_WORK = 20_000_000  # parameters x batch size under which one CPU thread is fastest
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 class UsageError(ValueError):
@@ -55,22 +58,33 @@ def resolve_device(name: str) -> Any:
     return device
 
 
-def install_signal_handlers(controls: Controls, received: list[str]) -> None:
+def install_signal_handlers(controls: Controls, received: list[str]) -> dict[int, Any]:
     """SIGINT, SIGTERM and SIGHUP ask the trainer to stop at the next step boundary.
 
     The handler only appends to deques (atomic), so it cannot deadlock the thread it interrupts.
+    Returns the handlers it replaced, for `restore_signal_handlers`.
     """
     def handler(signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
         received.append(name)
         controls.submit(Command("stop", name, "signal"))
 
+    previous = {}
     for name in HANDLED_SIGNALS:
         if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handler)
+            signum = getattr(signal, name)
+            previous[signum] = signal.signal(signum, handler)
+    return previous
+
+
+def restore_signal_handlers(previous: dict[int, Any]) -> None:
+    """Put back the handlers `install_signal_handlers` replaced (a caller in-process keeps its own)."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def exit_code(end: RunEnded, received: list[str]) -> int:
+    """0 completed or early-stopped (or stopped by a command); 128 + N after signal N; 1 otherwise."""
     if end.status in ("completed", "early_stopped"):
         return EXIT_OK
     if end.status == "stopped":
@@ -78,37 +92,60 @@ def exit_code(end: RunEnded, received: list[str]) -> int:
     return EXIT_FAILED
 
 
+def limit_cpu_threads(cfg: RunConfig, device: Any, params: int) -> bool:
+    """One intra-op thread for a small MLP on the CPU; whether it did so.
+
+    The matrix products of such a model are too small to split: on a busy 2-core machine the
+    threads' synchronization made digits-mlp 15 times slower. An explicit OMP_NUM_THREADS or
+    MKL_NUM_THREADS is left alone.
+    """
+    import torch
+
+    if device.type != "cpu" or cfg.model.kind != "mlp" or any(os.environ.get(name) for name in THREAD_ENV):
+        return False
+    if params * cfg.data.batch_size > SMALL_MLP_WORK:
+        return False
+    torch.set_num_threads(1)
+    return True
+
+
 def run_headless(request: RunRequest) -> int:
     """Train as requested; returns the process exit code of CONTRACT.md."""
     import torch
 
-    from nntui.channel import ChannelError, ChannelServer
+    device = resolve_device(request.config.train.device)
+    controls = Controls()
+    previous = install_signal_handlers(controls, request.signals)
+    threads_before = torch.get_num_threads()
+    try:
+        return _run(request, device, controls)
+    finally:
+        restore_signal_handlers(previous)
+        torch.set_num_threads(threads_before)
+
+
+def _run(request: RunRequest, device: Any, controls: Controls) -> int:
+    """Build everything before writing anything, then train."""
+    import torch
+
     from nntui.data import DataError, build_data
     from nntui.engine.trainer import Trainer
     from nntui.models import ModelError, build_model
-    from nntui.rundir import RunDirWriter
 
     cfg, received = request.config, request.signals
-    device = resolve_device(cfg.train.device)
-    controls = Controls()
-    install_signal_handlers(controls, received)
     torch.manual_seed(cfg.train.seed)
     try:
         data = build_data(cfg, device, request.data_dir, progress=_note)
+        model = build_model(cfg.model, data.input_shape, data.num_outputs).to(device)
     except DataError as error:
-        _note(f"error: {error}")
-        return EXIT_FAILED
+        return _fail(str(error), EXIT_FAILED)
+    except ModelError as error:
+        return _fail(str(error), EXIT_USAGE)
     if received:
         _note(f"{received[0]} before training started: nothing written")
         return HANDLED_SIGNALS[received[0]]
-    try:
-        model = build_model(cfg.model, data.input_shape, data.num_outputs).to(device)
-    except ModelError as error:
-        _note(f"error: {error}")
-        return EXIT_USAGE
-    writer = RunDirWriter(request.run_dir, cfg, fresh=not request.resume)
-    channel = ChannelServer(request.run_dir, controls)
-    sinks = [writer] + ([request.console] if request.console else [])
+    limit_cpu_threads(cfg, device, sum(p.numel() for p in model.parameters()))
+    sinks: list[Callable[[Event], None]] = []
 
     def emit(event: Event) -> None:
         for sink in sinks:
@@ -117,25 +154,115 @@ def run_headless(request: RunRequest) -> int:
     trainer = Trainer(cfg, data, model, device, emit, controls, request.run_dir / "checkpoints",
                       run_name=request.run_dir.name, on_divergence=request.on_divergence)
     if request.resume:
-        trainer.resume_from(request.run_dir / "checkpoints" / "last.pt")
-        if request.lr is not None:
-            controls.submit(Command("lr", request.lr, "resume"))
+        problem = _load_resume_state(trainer, request, controls)
+        if problem:
+            return _fail(problem, EXIT_FAILED)
+    return _train(trainer, request, sinks)
+
+
+def _load_resume_state(trainer: Any, request: RunRequest, controls: Controls) -> str | None:
+    """Load last.pt into the trainer; a one-line problem, or None."""
+    last = request.run_dir / "checkpoints" / "last.pt"
+    try:
+        trainer.resume_from(last)
+    except Exception as error:  # noqa: BLE001 -- a damaged or foreign file: any reader error means the same
+        return f"cannot resume from {last}: {' '.join(str(error).split())[:300] or type(error).__name__}"
+    if request.lr is not None:
+        controls.submit(Command("lr", request.lr, "resume"))
+    return None
+
+
+def _train(trainer: Any, request: RunRequest, sinks: list[Callable[[Event], None]]) -> int:
+    """Open the run directory and the control channel, train, close them; the exit code."""
+    from nntui.channel import ChannelError, ChannelServer
+    from nntui.rundir import RunDirWriter
+
+    run_dir = request.run_dir
+    try:
+        if request.resume:
+            _repair_resumed_dir(run_dir, request.config)
+        writer = RunDirWriter(run_dir, request.config, fresh=not request.resume)
+    except OSError as error:
+        return _fail(f"cannot write the run directory {run_dir}: {error.strerror or error}", EXIT_USAGE)
+    channel = ChannelServer(run_dir, trainer.controls)
     try:
         channel.open()
-    except ChannelError as error:
+    except (ChannelError, OSError) as error:
         writer.close()
         if not request.resume:
-            shutil.rmtree(request.run_dir, ignore_errors=True)
-        _note(f"error: {error}")
-        return EXIT_USAGE
+            shutil.rmtree(run_dir, ignore_errors=True)
+        return _fail(str(error), EXIT_USAGE)
+    sinks.append(writer)
+    if request.console is not None:
+        sinks.append(guarded(request.console))
     try:
         end = trainer.run()
     finally:
         channel.close()
         writer.close()
     if trainer.error_traceback:
-        (request.run_dir / "error.log").write_text(trainer.error_traceback, encoding="utf-8")
-    return exit_code(end, received)
+        (run_dir / "error.log").write_text(trainer.error_traceback, encoding="utf-8")
+    return exit_code(end, request.signals)
+
+
+def _repair_resumed_dir(run_dir: Path, cfg: RunConfig) -> None:
+    """Make a run directory ready to be continued.
+
+    config.toml must hold the configuration trained now (--epochs may have changed); a partial
+    last line of metrics.jsonl (a crash mid-write) is cut, or it would swallow the next record;
+    temp files of a process killed while it wrote a checkpoint are removed.
+    """
+    from nntui.rundir import write_atomic
+    from nntui.runs import CONFIG, METRICS
+
+    text = cfg.to_toml()
+    config_path = run_dir / CONFIG
+    if not config_path.is_file() or config_path.read_text(encoding="utf-8") != text:
+        write_atomic(config_path, text)
+    _cut_partial_line(run_dir / METRICS)
+    for folder in (run_dir, run_dir / "checkpoints"):
+        for stale in folder.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+def _cut_partial_line(path: Path) -> None:
+    """Truncate `path` right after its last newline."""
+    try:
+        with open(path, "rb+") as handle:
+            end = position = handle.seek(0, os.SEEK_END)
+            while position > 0:
+                start = max(0, position - 4096)
+                handle.seek(start)
+                newline = handle.read(position - start).rfind(b"\n")
+                if newline >= 0:
+                    position = start + newline + 1
+                    break
+                position = start
+            if position != end:
+                handle.truncate(position)
+    except FileNotFoundError:
+        return
+
+
+def guarded(console: Callable[[Event], None]) -> Callable[[Event], None]:
+    """A console sink whose output may go away (a closed pipe, a full disk) without stopping training."""
+    broken = False
+
+    def sink(event: Event) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            console(event)
+        except OSError:
+            broken = True
+
+    return sink
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"nntui: error: {message}", file=sys.stderr, flush=True)
+    return code
 
 
 def _note(text: str) -> None:

@@ -37,8 +37,11 @@ def parse_lines(chunk: str) -> list[dict[str, Any]]:
 
 def read_records(run_dir: Path) -> list[dict[str, Any]]:
     """Every complete record of a run; a partial last line (a crash mid-write) is skipped."""
-    tail = RecordTail(Path(run_dir) / METRICS)
-    return tail.poll()
+    try:
+        data = (Path(run_dir) / METRICS).read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return parse_lines(data.rpartition(b"\n")[0].decode("utf-8", errors="replace"))
 
 
 class RecordTail:
@@ -150,6 +153,7 @@ class RunInfo:
 
 
 def run_info(run_dir: Path) -> RunInfo:
+    """What `nntui runs` shows of one run directory (its status is `running` or `crashed` until it ends)."""
     records = read_records(run_dir)
     starts = [r for r in records if r.get("event") == "start"]
     epochs = [r for r in records if r.get("event") == "epoch"]
@@ -163,11 +167,63 @@ def run_info(run_dir: Path) -> RunInfo:
         status = "crashed"
     early = (epochs[-1].get("early_stop") if epochs else None) or {}
     best = end.get("best") if end else early.get("best")
-    monitor = early.get("monitor", "val_loss") if early else "val_loss"
-    wall = end.get("wall_s") if end else (records[-1]["time"] - starts[0]["time"] if starts else None)
-    return RunInfo(run_dir.name, run_dir, preset, status, len({e.get("epoch") for e in epochs}),
-                   best, monitor, wall)
+    return RunInfo(Path(run_dir).name, Path(run_dir), preset, status, len({e.get("epoch") for e in epochs}),
+                   best, _monitor(run_dir, starts, early), _wall_s(records, end))
+
+
+def _monitor(run_dir: Path, starts: list[dict[str, Any]], early: dict[str, Any]) -> str:
+    """The monitored metric: the epoch records say it; else the start record, else the summary."""
+    if early.get("monitor"):
+        return str(early["monitor"])
+    started = (starts[-1].get("early_stop") if starts else None) or {}
+    if started.get("monitor"):
+        return str(started["monitor"])
+    try:
+        summary = json.loads((Path(run_dir) / SUMMARY).read_text(encoding="utf-8"))
+        return str(summary.get("monitor") or "val_loss")
+    except (OSError, ValueError, AttributeError):
+        return "val_loss"
+
+
+def _wall_s(records: list[dict[str, Any]], end: dict[str, Any] | None) -> float | None:
+    """The end record's training time; for a run still going (or crashed), since its last start."""
+    if end is not None:
+        return end.get("wall_s")
+    starts = [index for index, record in enumerate(records) if record.get("event") == "start"]
+    if not starts:
+        return None
+    first, last = records[starts[-1]], records[-1]
+    try:
+        return float(last["time"]) - float(first["time"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def last_end(run_dir: Path, max_bytes: int = 256 * 1024) -> dict[str, Any] | None:
+    """The `end` record of the run's last session, or None if that session has not ended."""
+    for record in reversed(tail_records(run_dir, max_bytes)):
+        if record.get("event") == "end":
+            return record
+        if record.get("event") == "start":
+            return None
+    return None
+
+
+def tail_records(run_dir: Path, max_bytes: int = 256 * 1024) -> list[dict[str, Any]]:
+    """The complete records in the last `max_bytes` of `metrics.jsonl` (cheap on a long run)."""
+    try:
+        with open(Path(run_dir) / METRICS, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = max(0, size - max_bytes)
+            handle.seek(start)
+            data = handle.read()
+    except OSError:
+        return []
+    if start:
+        data = data.partition(b"\n")[2]  # the first line is cut
+    return parse_lines(data.rpartition(b"\n")[0].decode("utf-8", errors="replace"))
 
 
 def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunInfo]:
+    """Every run under `root` (default: the runs dir), newest first."""
     return [run_info(path) for path in run_dirs(default_runs_dir(root))]

@@ -17,6 +17,7 @@ from nntui.config import RunConfig
 from nntui.data import (DataBundle, DataError, LoaderBatches, TensorBatches, build_data,
                         epoch_permutation)
 from nntui.data.prepare import fit_normalizer, holdout_split
+from nntui.data import EVAL_BATCH_SIZE
 
 CPU = torch.device("cpu")
 
@@ -45,7 +46,7 @@ def test_digits_shapes_sizes_and_batches(tmp_path):
     assert bundle.input_shape == (1, 8, 8) and bundle.num_outputs == 10
     assert bundle.class_names == tuple(str(digit) for digit in range(10))
     assert isinstance(bundle.train, TensorBatches)
-    assert len(bundle.train) == math.ceil(sizes[0] / 50) and len(bundle.val) == math.ceil(sizes[1] / 50)
+    assert len(bundle.train) == math.ceil(sizes[0] / 50) and len(bundle.val) == math.ceil(sizes[1] / max(50, EVAL_BATCH_SIZE))
     x, y = next(bundle.train.batches(1))
     assert x.shape == (50, 1, 8, 8) and x.dtype == torch.float32 and x.device == CPU
     assert y.shape == (50,) and y.dtype == torch.int64 and 0 <= int(y.min()) and int(y.max()) <= 9

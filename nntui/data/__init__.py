@@ -75,6 +75,9 @@ def _load_raw(cfg: RunConfig, data_dir: Path, say: Callable[[str], None]) -> Raw
     raise DataError(f"data.dataset: unknown data set {dataset!r}")
 
 
+EVAL_BATCH_SIZE = 512
+
+
 def _bundle_from_raw(raw: RawData, cfg: RunConfig, device: torch.device) -> DataBundle:
     data, seed = cfg.data, cfg.train.seed
     has_test = raw.x_test is not None and raw.y_test is not None
@@ -84,7 +87,9 @@ def _bundle_from_raw(raw: RawData, cfg: RunConfig, device: torch.device) -> Data
     normalizer = fit_normalizer(x_train, data.normalize)
 
     def on_device(x: Tensor, y: Tensor, shuffle: bool) -> TensorBatches:
-        return TensorBatches(_normalized_on(device, x, normalizer), y.to(device), data.batch_size, shuffle, seed)
+        # evaluation needs no gradients: bigger batches, fewer launches
+        batch_size = data.batch_size if shuffle else max(data.batch_size, EVAL_BATCH_SIZE)
+        return TensorBatches(_normalized_on(device, x, normalizer), y.to(device), batch_size, shuffle, seed)
 
     if data.augment.active:
         from nntui.data.vision import AugmentedTensors, augment_transform

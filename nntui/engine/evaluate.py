@@ -33,27 +33,27 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
     was_training = model.training
     model.eval()
     dtype = torch.float32 if device.type == "mps" else torch.float64
-    # loss sum, count, then correct (classification) or |err| sum, sum y, sum y^2, sum err^2 (regression)
-    sums = torch.zeros(6, dtype=dtype, device=device)
+    classification = task == "classification"
+    # per batch: loss sum, then correct (classification) or |err|, y, y^2 sums (regression)
+    rows: list[torch.Tensor] = []
+    count = 0
     for inputs, targets in batches:
         outputs = model(inputs)
-        n = targets.shape[0]
-        if task == "classification":
-            loss = nn.functional.cross_entropy(outputs, targets, reduction="sum")
-            extra = [(outputs.argmax(1) == targets).sum()]
+        count += targets.shape[0]
+        if classification:
+            values = [nn.functional.cross_entropy(outputs, targets, reduction="sum"),
+                      (outputs.argmax(1) == targets).sum()]
         else:
             err = outputs - targets
-            loss = err.pow(2).sum()
-            extra = [err.abs().sum(), targets.sum(), targets.pow(2).sum(), err.pow(2).sum()]
-        sums[: 2 + len(extra)] += torch.stack([loss.to(dtype), torch.tensor(n, dtype=dtype, device=device),
-                                               *[value.to(dtype) for value in extra]])
+            values = [err.pow(2).sum(), err.abs().sum(), targets.sum(), targets.pow(2).sum()]
+        rows.append(torch.stack([value.to(dtype) for value in values]))
     model.train(was_training)
-    loss_sum, count, *rest = sums.tolist()
     if count == 0:
         return None
-    if task == "classification":
-        return Evaluation(loss_sum / count, acc=rest[0] / count)
-    abs_sum, y_sum, y2_sum, sq_sum = rest[:4]
+    totals = torch.stack(rows).sum(0).tolist()  # the pass's one host sync
+    if classification:
+        return Evaluation(totals[0] / count, acc=totals[1] / count)
+    sq_sum, abs_sum, y_sum, y2_sum = totals
     total_var = y2_sum - y_sum * y_sum / count
     r2 = 1.0 - sq_sum / total_var if total_var > 0 else float("nan")
-    return Evaluation(loss_sum / count, mae=abs_sum / count, r2=r2)
+    return Evaluation(sq_sum / count, mae=abs_sum / count, r2=r2)

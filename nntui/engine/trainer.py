@@ -17,6 +17,7 @@ from nntui.config import RunConfig
 from nntui.engine import checkpoints
 from nntui.engine.control import Command, Controls
 from nntui.engine.early_stopping import EarlyStopping
+from nntui.engine.epoch_sums import EpochSums
 from nntui.engine.evaluate import Evaluation, evaluate, loss_function
 from nntui.engine.events import (CheckpointSaved, ControlApplied, EpochEnded, Event, GradNorms, RunEnded,
                                  RunStarted, StepLogged)
@@ -43,33 +44,6 @@ class Progress:
     batch: int = 0
     step: int = 0
     wall_s: float = 0.0
-
-
-@dataclass
-class EpochSums:
-    """Running sums of the epoch: loss * n and correct predictions on the device, samples on the host."""
-
-    loss: torch.Tensor
-    correct: torch.Tensor
-    count: int = 0
-
-    @classmethod
-    def zeros(cls, device: torch.device) -> "EpochSums":
-        dtype = torch.float32 if device.type == "mps" else torch.float64
-        return cls(torch.zeros((), dtype=dtype, device=device), torch.zeros((), dtype=torch.int64, device=device))
-
-    def snapshot(self) -> tuple[torch.Tensor, int]:
-        return self.loss.clone(), self.count
-
-    def totals(self) -> tuple[float, int, int]:
-        return float(self.loss), int(self.correct), self.count
-
-    def to_state(self) -> dict[str, Any]:
-        return {"loss": self.loss.detach().cpu(), "correct": self.correct.detach().cpu(), "count": self.count}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any], device: torch.device) -> "EpochSums":
-        return cls(state["loss"].to(device), state["correct"].to(device), int(state["count"]))
 
 
 class Trainer:
@@ -102,8 +76,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
 
-    def _zero_sums(self) -> "EpochSums":
-        return EpochSums.zeros(self.device)
+    def _zero_sums(self) -> EpochSums:
+        return EpochSums(self.device)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly where the loop stands (plain types and tensors)."""
@@ -235,7 +209,7 @@ class Trainer:
         classification = self.task == "classification"
         sums, penalty, loss_fn, controls = self._epoch_sums, self.penalty, self.loss_fn, self.controls
         params = [p for p in model.parameters() if p.requires_grad]
-        self._log_mark = (sums.snapshot(), time.monotonic())
+        self._log_mark = (sums.mark(), time.monotonic())
         model.train()
         for inputs, targets in self.data.train.batches(progress.epoch, progress.batch):
             if controls:
@@ -253,11 +227,10 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
             optimizer.step()
             self.schedule.after_batch(progress.step)
-            n = targets.shape[0]
-            sums.loss.add_(loss.detach(), alpha=n)
-            sums.count += n
             if classification:
-                sums.correct.add_((outputs.argmax(1) == targets).sum())
+                sums.add(loss, targets.shape[0], outputs, targets)
+            else:
+                sums.add(loss, targets.shape[0])
             if logging:
                 self._log_step(norms)
         progress.batch = 0
@@ -266,10 +239,12 @@ class Trainer:
         """The one host sync of a log interval: interval loss, gradient norms, throughput."""
         (marked_loss, marked_count), marked_time = self._log_mark
         sums = self._epoch_sums
-        values = torch.cat([(sums.loss - marked_loss).reshape(1), norms.to(sums.loss)]).tolist()
+        sums.flush()
+        current_loss, current_count = sums.mark()
+        values = torch.cat([(current_loss - marked_loss).reshape(1), norms.to(current_loss)]).tolist()
         now = time.monotonic()
-        self._log_mark = (sums.snapshot(), now)
-        count = sums.count - marked_count
+        self._log_mark = ((current_loss, current_count), now)
+        count = current_count - marked_count
         grad_values = values[1:]
         loss = values[0] / count if count else float("nan")
         if not math.isfinite(loss):
@@ -357,7 +332,7 @@ class Trainer:
         self.optimizer.load_state_dict(good["optimizer"])
         self.schedule.load_state_dict(good["schedule"])
         self._epoch_sums = self._zero_sums()
-        self._log_mark = (self._epoch_sums.snapshot(), time.monotonic())
+        self._log_mark = (self._epoch_sums.mark(), time.monotonic())
         message = (f"{reason}; weights restored from {last} (step {good['progress']['step']}); "
                    "paused: lower the learning rate, then resume")
         self.emit(ControlApplied(self.progress.step, "pause", None, "divergence", message))

@@ -16,7 +16,7 @@ POLL_S = 0.1
 LIVENESS_S = 1.0
 
 
-class EventsArrived(Message):
+class EventsArrived(Message, bubble=False):
     """The events decoded from one poll of `metrics.jsonl` (an immutable tuple)."""
 
     def __init__(self, events: tuple[Event, ...]) -> None:
@@ -24,7 +24,7 @@ class EventsArrived(Message):
         self.events = events
 
 
-class ProcessExited(Message):
+class ProcessExited(Message, bubble=False):
     """The training process the app launched has exited."""
 
     def __init__(self, code: int, error: str) -> None:
@@ -33,11 +33,11 @@ class ProcessExited(Message):
         self.error = error
 
 
-class RunVanished(Message):
+class RunVanished(Message, bubble=False):
     """The process of an attached run is gone (and it wrote no `end` record)."""
 
 
-class SteerAnswered(Message):
+class SteerAnswered(Message, bubble=False):
     """The run's answer to a command the monitor sent (or why it could not be sent)."""
 
     def __init__(self, action: str, value: float | None, ok: bool, message: str) -> None:

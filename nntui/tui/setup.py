@@ -33,8 +33,9 @@ class SetupScreen(Screen[None]):
     """Presets on top, the form below; `enter` on a preset or the Start button starts."""
 
     BINDINGS = [
-        Binding("ctrl+s", "start", "Start", show=False),
-        Binding("escape", "focus_presets", "Presets", show=False),
+        Binding("enter", "start", "Start"),
+        Binding("escape", "focus_presets", "Presets"),
+        Binding("ctrl+q", "app.quit", "Quit", priority=True),
     ]
 
     def __init__(self, on_start: Callable[[RunConfig], None]) -> None:

@@ -165,11 +165,12 @@ class MonitorState:
         self._log("epoch", self._epoch_summary(event))
 
     def _epoch_summary(self, event: EpochEnded) -> str:
+        """`epoch 5/30  train 0.1026 val 0.09852  acc 97.74%/97.57%  lr 3.00e-04  ★ best` (~76 columns)."""
         total = self.started.epochs if self.started else 0
         parts = [f"epoch {event.epoch}/{total}" if total else f"epoch {event.epoch}",
-                 f"train {fmt_value(event.train_loss)}", f"val {fmt_value(event.val_loss)}"]
+                 f"train {fmt_value(event.train_loss)} val {fmt_value(event.val_loss)}"]
         if event.val_acc is not None:
-            parts.append(f"acc {fmt_percent(event.train_acc)} / {fmt_percent(event.val_acc)}")
+            parts.append(f"acc {fmt_percent(event.train_acc)}/{fmt_percent(event.val_acc)}")
         if event.val_r2 is not None:
             parts.append(f"MAE {fmt_value(event.val_mae)} R² {fmt_value(event.val_r2)}")
         parts.append(f"lr {fmt_lr(event.lr)}")
@@ -179,6 +180,7 @@ class MonitorState:
         return "  ".join(parts)
 
     def _on_ControlApplied(self, event: ControlApplied) -> None:
+        self.step = max(self.step, event.step)
         where = f"step {event.step}: "
         if event.action == "pause" and event.source == "divergence":
             self.status = "diverged (paused)"
@@ -344,11 +346,12 @@ class MonitorState:
 
 
 def describe_control(event: ControlApplied) -> str:
-    """`paused (tui)`, `lr → 3.00e-04 (ctl)`..., with the trainer's message if any."""
+    """The trainer's message with who asked (`paused at step 7 (tui)`), or `lr → 3.00e-04 (ctl)`..."""
+    if event.message:
+        return f"{event.message} ({event.source})"
     if event.action == "lr":
         text = f"lr → {fmt_lr(event.value if isinstance(event.value, (int, float)) else None)}"
     else:
         text = {"pause": "paused", "resume": "resumed", "stop": "stop requested",
                 "checkpoint": "checkpoint"}.get(event.action, event.action)
-    text += f" ({event.source})"
-    return f"{text}: {event.message}" if event.message else text
+    return f"{text} ({event.source})"

@@ -1,0 +1,394 @@
+"""Pilot tests of the app: the real keys on the setup screen and the monitor."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, Input, Label, Select
+
+from nntui.engine.events import from_record
+from nntui.runs import read_records
+from nntui.tui.app import create_app
+from nntui.tui.dialogs import ConfirmQuit, LearningRateDialog
+from nntui.tui.follow import EventsArrived
+from nntui.tui.formatting import fmt_percent
+from nntui.tui.launcher import ChildRun
+from nntui.tui.monitor import MonitorScreen
+from nntui.tui.setup import SetupScreen
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RUNS = FIXTURES / "runs"
+FAKE_TRAINER = FIXTURES / "fake_trainer.py"
+
+
+def load_fake_trainer():
+    spec = importlib.util.spec_from_file_location("fake_trainer", FAKE_TRAINER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def wait_until(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def monitor(app) -> MonitorScreen:
+    assert isinstance(app.screen, MonitorScreen), app.screen
+    return app.screen
+
+
+# ---------------------------------------------------------------------------------- no torch
+
+
+def test_app_module_and_setup_screen_do_not_import_torch(tmp_path):
+    code = f"""
+import asyncio, sys
+from pathlib import Path
+from nntui.tui.app import create_app
+assert "torch" not in sys.modules, "importing the app imported torch"
+async def main():
+    app = create_app(mode="setup", runs_dir=Path({str(tmp_path)!r}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert type(app.screen).__name__ == "SetupScreen"
+asyncio.run(main())
+print("torch" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------------- setup
+
+
+async def test_setup_flags_a_bad_learning_rate_and_disables_start(tmp_path):
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SetupScreen)
+        lr_field = screen.query_one("#f-optim-lr", Input)
+        start = screen.query_one("#start", Button)
+        assert lr_field.value == "0.001" and not start.disabled
+        await pilot.press("tab", "tab")  # presets -> optimizer -> learning rate (its text selected)
+        assert app.focused is lr_field
+        for bad in ("abc", "-1", "nan"):
+            lr_field.select_all()
+            await pilot.press(*bad)
+            await pilot.pause()
+            assert lr_field.value == bad
+            assert lr_field.has_class("-invalid"), bad
+            assert start.disabled, bad
+            assert "learning rate" in str(screen.query_one("#form-error", Label).render())
+        lr_field.select_all()
+        await pilot.press(*"3e-4")
+        await pilot.pause()
+        assert not lr_field.has_class("-invalid") and not start.disabled
+        assert screen.config is not None and screen.config.optim.lr == 3e-4
+
+
+async def test_setup_whole_config_is_validated(tmp_path):
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        epochs = screen.query_one("#f-train-epochs", Input)
+        epochs.focus()
+        await pilot.pause()
+        epochs.select_all()
+        await pilot.press("0")
+        await pilot.pause()
+        assert screen.query_one("#start", Button).disabled
+        assert screen.field_problem("train.epochs").startswith("must be between 1")
+
+
+async def test_choosing_a_preset_fills_the_form(tmp_path):
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert screen.preset_name == "digits-mlp"
+        await pilot.press("up")  # presets are sorted: diabetes-mlp is just above
+        await pilot.pause()
+        assert screen.preset_name == "diabetes-mlp"
+        assert screen.query_one("#f-optim-lr", Input).value == "0.01"
+        assert screen.query_one("#f-regularization-penalty", Select).value == "l2"
+        assert screen.query_one("#f-regularization-alpha", Input).value == "0.001"
+        assert not screen.query_one("#f-regularization-alpha", Input).disabled
+        assert screen.query_one("#f-regularization-l1-ratio", Input).disabled  # only for elastic_net
+        assert screen.query_one("#f-train-epochs", Input).value == "200"
+
+
+async def test_changing_optimizer_and_penalty_from_the_keyboard(tmp_path):
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await pilot.press("tab")  # the optimizer select
+        assert app.focused is screen.query_one("#f-optim-name", Select)
+        await pilot.press("enter", "up", "enter")  # adam -> rmsprop, the option above it
+        await pilot.pause()
+        assert screen.query_one("#f-optim-name", Select).value == "rmsprop"
+        alpha = screen.query_one("#f-regularization-alpha", Input)
+        assert alpha.disabled  # penalty none
+        await pilot.press(*["tab"] * 6)  # lr, batch size, epochs, schedule, device, penalty
+        assert app.focused is screen.query_one("#f-regularization-penalty", Select)
+        await pilot.press("enter", "down", "down", "enter")  # none -> l1 -> l2
+        await pilot.pause()
+        assert not alpha.disabled
+        await pilot.press("tab")
+        assert app.focused is alpha
+        await pilot.press(*"1e-3")
+        await pilot.pause()
+        config = screen.config
+        assert (config.optim.name, config.regularization.penalty, config.regularization.alpha) == ("rmsprop", "l2", 1e-3)
+        assert not screen.query_one("#start", Button).disabled
+
+
+# ---------------------------------------------------------------------------------- replay
+
+
+async def test_monitor_replays_a_recorded_run_through_messages():
+    run_dir = RUNS / "digits-mlp-complete"
+    records = read_records(run_dir)
+    seen: list[EventsArrived] = []
+    app = create_app(mode="show", runs_dir=RUNS, run_dir=run_dir)
+    hook = lambda message: seen.append(message) if isinstance(message, EventsArrived) else None  # noqa: E731
+    async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
+        screen = monitor(app)
+        await wait_until(pilot, lambda: screen.state.ended is not None, what="the end record")
+        await pilot.pause(0.3)
+        events = [event for message in seen for event in message.events]
+        assert all(isinstance(message.events, tuple) for message in seen)
+        assert events == [from_record(record) for record in records]
+        last_epoch = [r for r in records if r["event"] == "epoch"][-1]
+        value = screen.query_one("#metric-3").query_one(".metric-value", Label)
+        assert str(value.render()) == fmt_percent(last_epoch["val_acc"])
+        assert screen.query_one("#results").display
+        assert "test acc" in str(screen.query_one("#results").render())
+
+
+async def test_show_mode_is_read_only(tmp_path):
+    app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / "digits-mlp-paused")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = monitor(app)
+        await wait_until(pilot, lambda: screen.state.status == "paused", what="the paused state")
+        shown = {active.binding.action for active in app.active_bindings.values()}
+        assert {"toggle_pause", "set_lr", "checkpoint"}.isdisjoint(shown), shown
+        await pilot.press("space", "l", "s")
+        await pilot.pause()
+        assert not isinstance(app.screen, LearningRateDialog)
+        assert not [worker for worker in app.workers if worker.group == "steer"]
+        titles = [command.title for command in app.get_system_commands(screen)]
+        assert "Pause / resume" not in titles and "Quit monitor" in titles
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
+async def test_attaching_to_a_finished_run_shows_it_read_only():
+    app = create_app(mode="attach", runs_dir=RUNS, run_dir=RUNS / "digits-mlp-complete")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = monitor(app)
+        assert screen.mode == "show"
+        await pilot.pause()
+        assert "not running" in screen.state.log[0].text
+
+
+async def test_diverged_run_shows_the_message_prominently():
+    app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / "digits-mlp-diverged")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = monitor(app)
+        await wait_until(pilot, lambda: screen.state.status == "diverged (paused)", what="divergence")
+        await pilot.pause(0.2)
+        alert = screen.query_one("#alert")
+        assert alert.display and "non-finite loss" in str(alert.render())
+        assert "DIVERGED (PAUSED)" in str(screen.query_one("#status").render())
+
+
+# ---------------------------------------------------------------------------------- live (fake trainer)
+
+
+@pytest.fixture
+def live_run(tmp_path):
+    fake = load_fake_trainer()
+    trainer, thread = fake.start_thread(tmp_path / "live", interval=0.02)
+    yield trainer
+    trainer.halt.set()
+    thread.join(5)
+
+
+async def test_space_pauses_and_resumes_a_live_run(live_run):
+    app = create_app(mode="attach", runs_dir=live_run.run_dir.parent, run_dir=live_run.run_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = monitor(app)
+        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+        await pilot.press("space")
+        await wait_until(pilot, lambda: screen.state.status == "paused", what="paused")
+        assert live_run.commands == [("pause", None)] and live_run.paused
+        paused_at = live_run.step
+        await pilot.pause(0.3)
+        assert live_run.step == paused_at
+        await pilot.press("space")
+        await wait_until(pilot, lambda: screen.state.status == "running", what="resumed")
+        assert live_run.commands[-1] == ("resume", None)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: ("checkpoint", None) in live_run.commands, what="checkpoint")
+        await pilot.press("q")  # attached: q detaches, the run goes on
+        await pilot.pause()
+    assert app.return_value == 0
+    assert not live_run.stopping
+
+
+async def test_lr_dialog_rejects_nan_and_applies_3e_4(live_run):
+    app = create_app(mode="attach", runs_dir=live_run.run_dir.parent, run_dir=live_run.run_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = monitor(app)
+        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+        await pilot.press("l")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, LearningRateDialog)
+        field = dialog.query_one("#lr-input", Input)
+        assert field.value == "0.001" and field.selection.start != field.selection.end  # all selected
+        await pilot.press("n", "a", "n", "enter")  # typing replaces the selected text
+        await pilot.pause()
+        assert app.screen is dialog
+        assert "learning rate must be" in str(dialog.query_one("#lr-error", Label).render())
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, LearningRateDialog)
+        assert live_run.commands == []
+        await pilot.press("l")
+        await pilot.pause()
+        await pilot.press(*"3e-4", "enter")
+        await wait_until(pilot, lambda: live_run.commands == [("lr", 3e-4)], what="the lr command")
+        await wait_until(pilot, lambda: screen.state.lr == 3e-4, what="the lr record")
+        step_after = screen.state.step
+        await wait_until(pilot, lambda: screen.state.step > step_after + 2, what="more steps")
+        assert screen.state.series["lr"].latest == 3e-4
+
+
+async def test_palette_offers_the_monitor_actions(live_run):
+    app = create_app(mode="attach", runs_dir=live_run.run_dir.parent, run_dir=live_run.run_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = monitor(app)
+        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+        titles = [command.title for command in app.get_system_commands(screen)]
+        for title in ("Pause / resume", "Set learning rate", "Checkpoint now", "Detach", "Help: keys"):
+            assert title in titles
+        footer_keys = {key for key, active in app.active_bindings.items() if active.binding.show}
+        assert {"space", "l", "s", "q", "question_mark"} <= footer_keys
+
+
+# ---------------------------------------------------------------------------------- launched child
+
+
+@pytest.fixture
+def fake_child(monkeypatch):
+    """The app launches tests/fixtures/fake_trainer.py instead of the real runner."""
+    extra: list[str] = []
+
+    def command(self: ChildRun) -> list[str]:
+        return [sys.executable, str(FAKE_TRAINER), "run", str(self.config_path), "--headless",
+                "--name", self.name, "--runs-dir", str(self.runs_dir), *extra]
+
+    monkeypatch.setattr(ChildRun, "command", command)
+    return extra
+
+
+async def test_quit_asks_then_stops_the_launched_run(tmp_path, fake_child):
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")  # enter on the highlighted preset starts it
+        await pilot.pause()
+        screen = monitor(app)
+        child = screen.child
+        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmQuit)
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert app.screen is screen and child.running
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmQuit)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not child.running, what="the child to exit")
+        await pilot.pause(0.5)
+    assert app.return_value == 0
+    assert read_records(child.run_dir)[-1]["event"] == "end"
+    assert read_records(child.run_dir)[-1]["status"] == "stopped"
+
+
+async def test_child_failing_before_start_shows_its_error(tmp_path, fake_child):
+    fake_child.append("--fail")
+    from nntui.config import load_config
+
+    app = create_app(mode="run", runs_dir=tmp_path, config=load_config("digits-mlp"), run_name="failing")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = monitor(app)
+        await wait_until(pilot, lambda: screen.state.status == "failed", what="failure")
+        await pilot.pause(0.2)
+        assert screen.state.alert == "fake: something went wrong (exit 1)"
+        assert screen.query_one("#alert").display
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_value == 1
+
+
+async def test_app_exit_does_not_orphan_the_child(tmp_path, fake_child):
+    from nntui.config import load_config
+
+    app = create_app(mode="run", runs_dir=tmp_path, config=load_config("digits-mlp"), run_name="orphan")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = monitor(app)
+        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+        child = screen.child
+    assert app.shutdown_child() == 143  # SIGTERM: the child wrote its end record and exited
+    assert not child.running
+    assert read_records(child.run_dir)[-1]["event"] == "end"
+
+
+async def test_palette_runs_pause(live_run):
+    app = create_app(mode="attach", runs_dir=live_run.run_dir.parent, run_dir=live_run.run_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = monitor(app)
+        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"pause")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.state.status == "paused", what="paused from the palette")
+        assert live_run.commands == [("pause", None)]
+
+
+async def test_attached_run_whose_process_dies_is_shown_crashed(tmp_path):
+    run_dir = tmp_path / "external"
+    child = subprocess.Popen([sys.executable, str(FAKE_TRAINER), "run", "x.toml", "--headless",
+                              "--name", run_dir.name, "--runs-dir", str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 20
+        while not (run_dir / "metrics.jsonl").exists() or not (run_dir / "control" / "pid").exists():
+            assert time.monotonic() < deadline, "the fake trainer did not start"
+            time.sleep(0.05)
+        app = create_app(mode="attach", runs_dir=tmp_path, run_dir=run_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = monitor(app)
+            assert screen.mode == "attach"
+            await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+            child.kill()
+            child.wait(5)
+            await wait_until(pilot, lambda: screen.state.status == "crashed", what="crashed")
+            assert not screen.steerable
+    finally:
+        child.kill()
+        child.wait(5)

@@ -1,0 +1,59 @@
+"""Snapshot tests (pytest-textual-snapshot) of the setup screen and the monitor.
+
+The monitor replays recorded run directories; every time it shows comes from record times, so
+the pictures do not depend on the wall clock. Update with `pytest --snapshot-update` after an
+intended change, and look at the SVGs before committing them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from nntui.tui.app import create_app
+
+RUNS = Path(__file__).parent / "fixtures" / "runs"
+SIZES = [(80, 24), (120, 40)]
+
+
+def replayed(until: str):
+    """A run_before hook: wait until the monitor has replayed the run into the given status."""
+
+    async def run_before(pilot) -> None:
+        screen = pilot.app.screen
+        deadline = time.monotonic() + 10
+        while screen.state.status != until:
+            assert time.monotonic() < deadline, f"status stayed {screen.state.status!r}"
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)  # one more redraw tick
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_setup_screen(snap_compare, tmp_path, size):
+    assert snap_compare(create_app(mode="setup", runs_dir=tmp_path), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_monitor_finished_run(snap_compare, size):
+    app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / "digits-mlp-complete")
+    assert snap_compare(app, terminal_size=size, run_before=replayed("early-stopped"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_monitor_paused_run(snap_compare, size):
+    app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / "digits-mlp-paused")
+    assert snap_compare(app, terminal_size=size, run_before=replayed("paused"))
+
+
+def test_monitor_diverged_run(snap_compare):
+    app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / "digits-mlp-diverged")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=replayed("diverged (paused)"))
+
+
+def test_monitor_regression_run(snap_compare):
+    app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / "diabetes-mlp-complete")
+    assert snap_compare(app, terminal_size=(120, 40), run_before=replayed("early-stopped"))
