@@ -183,12 +183,18 @@ class ChannelServer:
                 _unlink(self.control_dir / "pid")
 
     def _poll_loop(self) -> None:
+        refused: str | None = None  # said once when the directory stops being private, once when it is again
         while not self._stop.is_set():
             try:
                 check_private(self.control_dir)
+                if refused is not None:
+                    log.warning("control channel resumed: %s is private again", self.control_dir)
+                    refused = None
                 self.poll_once()
             except ChannelError as error:
-                log.warning("control channel paused: %s", error)
+                if refused != str(error):
+                    log.warning("control channel paused: %s", error)
+                    refused = str(error)
             except Exception:  # the poller must outlive anything a stray file can do to it
                 log.exception("control channel poll failed")
             self._stop.wait(self.poll_interval)

@@ -201,8 +201,25 @@ def presets_show(name: Annotated[str, typer.Argument(help="A preset name or a .t
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="nntui")
+    """Console-script entry point. A usage error is one line (`nntui: ...`), not a usage box."""
+    import sys
+
+    try:
+        code = app(prog_name="nntui", standalone_mode=False)
+    except _click_errors() as error:
+        where = getattr(getattr(error, "ctx", None), "command_path", None) or "nntui"
+        message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
+        typer.echo(f"nntui: {message} (see `{where} --help`)", err=True)
+        code = getattr(error, "exit_code", 2)
+    except typer.Abort:
+        typer.echo("nntui: aborted", err=True)
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _click_errors() -> tuple[type[Exception], ...]:
+    """The base class of click's errors, wherever this typer version keeps its click."""
+    return tuple(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
 
 
 from nntui import commands  # noqa: E402,F401 -- registers runs, attach, show and ctl on `app`

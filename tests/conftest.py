@@ -35,6 +35,55 @@ def small_digits():
     from nntui.config import load_config
 
     def make(*sets: str):
-        return load_config("digits-mlp", ["train.epochs=3", "train.log_every=5", *sets])
+        return load_config("digits-mlp", ["train.epochs=3", "train.log_every=5", "train.log_interval_s=0", *sets])
 
     return make
+
+
+def start_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, stdout_path: Path | None = None,
+              program: list[str] | None = None, stdout=None) -> subprocess.Popen:
+    """`python -m nntui ARGS` started in the background, stdout to a file (or `stdout`), stderr to
+    `stdout_path.err`. Read the outputs with `finish_cli`."""
+    full_env = {**os.environ, "NNTUI_DATA_DIR": str(cwd / "data"), **(env or {})}
+    full_env.pop("NNTUI_RUNS_DIR", None)
+    out = stdout_path or cwd / "stdout.log"
+    argv = (program or [sys.executable, "-m", "nntui"]) + list(args)
+    with open(out, "w") as out_file, open(out.with_name(out.name + ".err"), "w") as err_file:
+        proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=out_file if stdout is None else stdout,
+                                stderr=err_file, stdin=subprocess.DEVNULL, text=True)
+    proc.stdout_path = out  # type: ignore[attr-defined]
+    return proc
+
+
+def finish_cli(proc: subprocess.Popen, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Wait for a `start_cli` process; its exit code, stdout and stderr as from `run_cli`."""
+    try:
+        code = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    out: Path = proc.stdout_path  # type: ignore[attr-defined]
+    return subprocess.CompletedProcess(proc.args, code, out.read_text(), out.with_name(out.name + ".err").read_text())
+
+
+def wait_until(predicate, timeout: float = 120.0, interval: float = 0.02, what: str = "a condition"):
+    """Poll `predicate` until it returns something truthy; that value. Fails the test on timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def count_records(run_dir: Path, event: str) -> int:
+    """How many complete records of `event` a (possibly live) run has written."""
+    try:
+        data = (run_dir / "metrics.jsonl").read_bytes()
+    except FileNotFoundError:
+        return 0
+    return data.rpartition(b"\n")[0].count(b'"event":"' + event.encode() + b'"')

@@ -28,7 +28,8 @@ def records_of(run_dir, event: str) -> list[dict]:
 @pytest.mark.slow
 async def test_real_run_pause_lr_resume_quit(tmp_path):
     # small batches: thousands of steps, so the run is still going when we steer it
-    config = load_config("digits-mlp", ["data.batch_size=4", "train.epochs=30", "train.log_every=5"])
+    config = load_config("digits-mlp", ["data.batch_size=4", "train.epochs=30", "train.log_every=5", "train.log_interval_s=0",
+                                        "schedule.name=\"constant\""])
     app = create_app(mode="run", runs_dir=tmp_path, config=config, run_name="e2e")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
@@ -53,7 +54,8 @@ async def test_real_run_pause_lr_resume_quit(tmp_path):
 
         await pilot.press("space")
         await wait_until(pilot, lambda: len(records_of(run_dir, "step")) > steps_when_paused + 2, 30, "new steps")
-        assert screen.state.status == "running"
+        # the file runs ahead of the screen by up to one poll
+        await wait_until(pilot, lambda: screen.state.status == "running", 5, "the screen to show it running")
         records = read_records(run_dir)
         lr_at = max(i for i, r in enumerate(records) if r.get("event") == "control" and r.get("action") == "lr")
         later_steps = [r for r in records[lr_at:] if r.get("event") == "step"]

@@ -28,6 +28,10 @@ def replayed(until: str):
             assert time.monotonic() < deadline, f"status stayed {screen.state.status!r}"
             await pilot.pause(0.05)
         await pilot.pause(0.3)  # one more redraw tick
+        log = screen.query_one("#log")
+        while log.scroll_y < log.max_scroll_y:  # the log follows its last line
+            assert time.monotonic() < deadline, "the log did not scroll to its end"
+            await pilot.pause(0.05)
 
     return run_before
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from nntui.engine.events import (
-    ControlApplied, EarlyStopStatus, EpochEnded, GradNorms, RunEnded, RunStarted, StepLogged, from_record,
+    ControlApplied, EarlyStopStatus, EpochEnded, RunEnded, RunStarted, StepLogged, from_record,
 )
 from nntui.runs import read_records
 from nntui.tui.formatting import fmt_duration, fmt_lr, fmt_percent, fmt_rate, fmt_value, log_fraction
@@ -98,7 +98,7 @@ def test_pause_resume_lr_and_eta_from_record_times():
     state.apply(StepLogged(30, 3, 0.4, 3e-4, 1.0, 100.0, time=1102.0))  # the pause is not pace
     assert state.lr == 3e-4 and state.status == "running"
     assert state.eta_s() == pytest.approx(10 * 0.1)
-    assert "elapsed 1m42s" in state.progress_text()
+    assert state.progress_text() == "epoch 3/4 · step 30/40 · 1m42s, ETA 1.0s"
     state.apply(RunEnded("stopped", 3, 30, wall_s=102.0, time=1103.0))
     assert state.status == "stopped" and not state.live
 
@@ -141,7 +141,7 @@ def test_epoch_summary_and_early_stop_pane():
     stop = EarlyStopStatus("val_acc", 0.9, 1, 2, 3, "max", False)
     state.apply(EpochEnded(3, 30, 0.4, 0.5, 1e-3, train_acc=0.8, val_acc=0.85, early_stop=stop, time=1003.0))
     assert state.early_stop_lines() == ["max val_acc: 0.9 @ epoch 1", "wait 2/3, keeps last"]
-    assert state.log[-1].text.startswith("epoch 3/4  train 0.4 val 0.5  acc 80.00%/85.00%  lr 1.00e-03")
+    assert state.log[-1].text.startswith("epoch 3/4  loss 0.4/0.5  acc 80.0%/85.0%  lr 1.00e-03")
     assert state.log[-1].text.endswith("wait 2/3")
 
 
@@ -186,7 +186,7 @@ def test_small_helpers():
     assert fmt_value(None) == "–" and fmt_value(0.123456) == "0.1235" and fmt_value(1e-5) == "1.00e-05"
     assert fmt_lr(3e-4) == "3.00e-04"
     assert fmt_rate(15300) == "15.3k"
-    assert fmt_duration(59) == "59s" and fmt_duration(61) == "1m01s" and fmt_duration(3 * 3600 + 120) == "3h02m"
+    assert fmt_duration(0.317) == "0.3s" and fmt_duration(59) == "59s" and fmt_duration(61) == "1m01s" and fmt_duration(3 * 3600 + 120) == "3h02m"
     assert log_fraction(10, 0, 2) == 0.5 and log_fraction(0, 0, 2) == 0.0
     assert log_sparkline((1e-3, 1.0), chart_scale({}))[0] < log_sparkline((1e-3, 1.0), chart_scale({}))[1]
     assert short_name("layer3.1.conv2.weight", 10) == "…v2.weight"
@@ -196,5 +196,5 @@ def test_small_helpers():
 def test_control_lines_prefer_the_trainers_message():
     from nntui.tui.state import describe_control
 
-    assert describe_control(ControlApplied(5, "lr", 3e-4, "ctl")) == "lr → 3.00e-04 (ctl)"
+    assert describe_control(ControlApplied(5, "lr", 3e-4, "ctl")) == "step 5: lr → 3.00e-04 (ctl)"
     assert describe_control(ControlApplied(5, "pause", None, "tui", "paused at step 5")) == "paused at step 5 (tui)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,9 @@ def _hwc_to_float(images: Any) -> Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
 
 
+DOWNLOAD_TIMEOUT_S = 30.0
+
+
 def _open_torchvision(dataset_class: Any, root: Path, train: bool, name: str, missing: bool,
                       where: Path, hint: str, progress: Progress) -> Any:
     """A torchvision data set; downloads it when files are missing, a one-line DataError on failure."""
@@ -78,10 +82,14 @@ def _open_torchvision(dataset_class: Any, root: Path, train: bool, name: str, mi
         except Exception as error:  # corrupt or truncated files: any reader error means the same to the user
             raise DataError(f"{name}: cannot read the files in {where} ({_reason(error)})") from None
     progress(f"{name}: downloading to {root}")
+    previous_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a network that drops packets must not hang the run
     try:
         return dataset_class(str(root), train=train, download=True)
     except Exception as error:  # offline, proxy, disk full...: the user needs the same instructions
         raise DataError(f"{name}: not found in {where} and the download failed ({_reason(error)}); {hint}") from None
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
 
 
 def _reason(error: BaseException) -> str:

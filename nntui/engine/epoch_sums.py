@@ -40,24 +40,29 @@ class EpochSums:
         if len(self._losses) >= _FLUSH_EVERY:
             self.flush()
 
+    def _pending_loss(self) -> torch.Tensor:
+        losses, sizes = torch.stack(self._losses), self._sizes
+        if len(set(sizes)) == 1:
+            return losses.sum() * sizes[0]
+        # an epoch's short last batch: python scalars, so no host-to-device copy
+        return torch.stack([loss * size for loss, size in zip(losses, sizes)]).sum()
+
     def flush(self) -> None:
         if not self._losses:
             return
-        losses, sizes = torch.stack(self._losses), self._sizes
-        if len(set(sizes)) == 1:
-            weighted = losses.sum() * sizes[0]
-        else:  # an epoch's short last batch: python scalars, so no host-to-device copy
-            weighted = torch.stack([loss * size for loss, size in zip(losses, sizes)]).sum()
-        self.loss += weighted
+        self.loss += self._pending_loss()
         if self._outputs:
             predicted = torch.cat(self._outputs).argmax(1)
             self.correct += (predicted == torch.cat(self._targets)).sum()
         self._losses, self._sizes, self._outputs, self._targets = [], [], [], []
 
-    def mark(self) -> tuple[torch.Tensor, int]:
-        """The folded sums: (loss * samples, samples). Does not flush, so that a mark taken
-        after a resume does not change where the sums are folded."""
-        return self.loss.clone(), self.count - sum(self._sizes)
+    def running_total(self) -> tuple[torch.Tensor, int]:
+        """(loss * samples, samples) so far, pending steps included, without folding them in:
+        folds happen at fixed steps only, so when and how often the caller looks (log intervals,
+        resumes) never changes the floating-point sums of the epoch."""
+        if not self._losses:
+            return self.loss.clone(), self.count
+        return self.loss + self._pending_loss(), self.count
 
     def totals(self) -> tuple[float, int, int]:
         self.flush()

@@ -56,6 +56,7 @@ class Trainer:
         self.emit, self.controls = emit, controls if controls is not None else Controls()
         self.checkpoint_dir, self.run_name, self.on_divergence = checkpoint_dir, run_name, on_divergence
         self.task = cfg.task
+        self._config_dict = cfg.to_dict()
         self.loss_fn = loss_function(cfg.task)
         self.optimizer = build_optimizer(model.parameters(), cfg.optim)
         self.schedule = LRSchedule(self.optimizer, cfg, len(data.train))
@@ -92,7 +93,7 @@ class Trainer:
             "progress": {"epoch": progress.epoch, "batch": progress.batch, "step": progress.step,
                          "wall_s": self._wall_s()},
             "epoch_sums": self._epoch_sums.to_state(),
-            "config": self.cfg.to_dict(),
+            "config": self._config_dict,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -206,10 +207,11 @@ class Trainer:
     def _train_epoch(self) -> None:
         progress, model, optimizer = self.progress, self.model, self.optimizer
         log_every, clip = self.cfg.train.log_every, self.cfg.train.grad_clip
+        min_log_s, last_batch = self.cfg.train.log_interval_s, len(self.data.train)
         classification = self.task == "classification"
         sums, penalty, loss_fn, controls = self._epoch_sums, self.penalty, self.loss_fn, self.controls
         params = [p for p in model.parameters() if p.requires_grad]
-        self._log_mark = (sums.mark(), time.monotonic())
+        self._log_mark = (sums.running_total(), time.monotonic())
         model.train()
         for inputs, targets in self.data.train.batches(progress.epoch, progress.batch):
             if controls:
@@ -221,7 +223,8 @@ class Trainer:
             objective.backward()
             progress.step += 1
             progress.batch += 1
-            logging = progress.step % log_every == 0
+            logging = (progress.step % log_every == 0 and time.monotonic() - self._log_mark[1] >= min_log_s
+                       or progress.batch == last_batch)  # at least one step record per epoch
             norms = self.probe.norms() if logging else None
             if clip:
                 torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
@@ -238,9 +241,7 @@ class Trainer:
     def _log_step(self, norms: torch.Tensor) -> None:
         """The one host sync of a log interval: interval loss, gradient norms, throughput."""
         (marked_loss, marked_count), marked_time = self._log_mark
-        sums = self._epoch_sums
-        sums.flush()
-        current_loss, current_count = sums.mark()
+        current_loss, current_count = self._epoch_sums.running_total()
         values = torch.cat([(current_loss - marked_loss).reshape(1), norms.to(current_loss)]).tolist()
         now = time.monotonic()
         self._log_mark = ((current_loss, current_count), now)
@@ -284,9 +285,16 @@ class Trainer:
         return stop
 
     def _keep_best(self) -> None:
-        """Remember the best epoch; best.pt is written with the next last.pt (epochs can be very short)."""
-        self._best_state = _detached_copy(self.state_dict())
-        self.best_weights = self._best_state["model"]
+        """Remember the best epoch's weights; best.pt is written with the next last.pt (epochs can be
+        very short). best.pt holds the model, not the optimizer: it is for using the model, while
+        last.pt is for resuming."""
+        self.best_weights = {name: tensor.detach().clone() for name, tensor in self.model.state_dict().items()}
+        progress = self.progress
+        self._best_state = {
+            "format": 1, "model": self.best_weights, "config": self._config_dict,
+            "progress": {"epoch": progress.epoch, "batch": progress.batch, "step": progress.step},
+            "best": {"monitor": self.early.monitor, "value": self.early.best, "epoch": self.early.best_epoch},
+        }
         self._best_unsaved = True
 
     # ------------------------------------------------------------------ commands
@@ -332,22 +340,12 @@ class Trainer:
         self.optimizer.load_state_dict(good["optimizer"])
         self.schedule.load_state_dict(good["schedule"])
         self._epoch_sums = self._zero_sums()
-        self._log_mark = (self._epoch_sums.mark(), time.monotonic())
+        self._log_mark = (self._epoch_sums.running_total(), time.monotonic())
         message = (f"{reason}; weights restored from {last} (step {good['progress']['step']}); "
                    "paused: lower the learning rate, then resume")
         self.emit(ControlApplied(self.progress.step, "pause", None, "divergence", message))
         self.paused = True
         self._obey([])
-
-
-def _detached_copy(state: Any) -> Any:
-    if isinstance(state, torch.Tensor):
-        return state.detach().clone()
-    if isinstance(state, dict):
-        return {key: _detached_copy(value) for key, value in state.items()}
-    if isinstance(state, list):
-        return [_detached_copy(value) for value in state]
-    return state
 
 
 def one_line(error: BaseException) -> str:

@@ -52,15 +52,13 @@ class NntuiApp(App[int]):
 
             self.push_screen(SetupScreen(self.start_run))
         elif self.mode == "run":
-            if self.config is None:
-                raise ValueError("create_app(mode='run') needs a config")
+            assert self.config is not None  # checked by create_app
             self.start_run(self.config, name=self.run_name)
         else:
             self.push_screen(self._watch_screen())
 
     def _watch_screen(self) -> MonitorScreen:
-        if self.run_dir is None:
-            raise ValueError(f"create_app(mode={self.mode!r}) needs a run_dir")
+        assert self.run_dir is not None  # checked by create_app
         if self.mode == "attach" and not is_live(self.run_dir):
             note = f"run {self.run_dir.name} is not running: showing it read-only"
             self.notify(note, title="attach")
@@ -111,14 +109,23 @@ class NntuiApp(App[int]):
         except (AttributeError, NotImplementedError, RuntimeError, ValueError):
             pass
 
+    def on_unmount(self) -> None:
+        try:
+            self._loop.remove_signal_handler(signal.SIGHUP)  # type: ignore[union-attr]
+        except (AttributeError, NotImplementedError, RuntimeError, ValueError):
+            pass
+
     def _on_hangup(self) -> None:
         self._hangup = True
         self.exit(129, return_code=129)
 
     def shutdown_child(self) -> int | None:
         """Do not leave our child orphaned: wait for it after a hangup, else stop it (SIGTERM)."""
-        if self.child is None or not self.child.running:
-            return self.child.poll() if self.child else None
+        if self.child is None:
+            return None
+        if not self.child.running:
+            self.child.cleanup()
+            return self.child.poll()
         if self._hangup:
             code = self.child.wait(HANGUP_GRACE_S)
             if code is not None:
@@ -139,5 +146,9 @@ def create_app(*, mode: Mode, runs_dir: Path, data_dir: Path | None = None,
     it), "attach" (monitor a run of another process, with controls) or "show" (read-only)."""
     if mode not in ("setup", "run", "attach", "show"):
         raise ValueError(f"unknown mode {mode!r}")
+    if mode == "run" and config is None:
+        raise ValueError("create_app(mode='run') needs a config")
+    if mode in ("attach", "show") and run_dir is None:
+        raise ValueError(f"create_app(mode={mode!r}) needs a run_dir")
     return NntuiApp(mode=mode, runs_dir=runs_dir, data_dir=data_dir, config=config,
                     run_dir=run_dir, run_name=run_name)

@@ -16,13 +16,15 @@ HELP_TEXT = """\
   [b]space[/b]   pause / resume the run
   [b]l[/b]       set the learning rate (enter applies, escape cancels)
   [b]s[/b]       save a checkpoint now
-  [b]q[/b]       quit (asks first while a run this app started is going on;
-          the run checkpoints before it stops); detaches from an attached run
+  [b]q[/b]       quit; while a run started here is going on it asks first,
+          and the run saves a checkpoint before it stops.
+          On a run attached with `nntui attach`, q only detaches.
   [b]?[/b]       this help
   [b]ctrl+p[/b]  command palette (every action above is there too)
 
-A diverged run (non-finite loss) is rolled back to its last good checkpoint
-and paused: lower the learning rate with [b]l[/b], then resume with [b]space[/b].
+A diverged run (non-finite loss) is rolled back to its last good
+checkpoint and paused: lower the learning rate with [b]l[/b], then resume
+with [b]space[/b].
 
 Press escape, q or ? to close."""
 

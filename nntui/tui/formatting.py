@@ -28,13 +28,13 @@ def fmt_lr(value: float | None) -> str:
     return f"{value:.2e}"
 
 
-def fmt_percent(value: float | None) -> str:
+def fmt_percent(value: float | None, decimals: int = 2) -> str:
     """A fraction in [0, 1] as a percentage."""
     if value is None:
         return DASH
     if not math.isfinite(value):
         return str(value)
-    return f"{100 * value:.2f}%"
+    return f"{100 * value:.{decimals}f}%"
 
 
 def fmt_rate(value: float | None) -> str:
@@ -50,10 +50,12 @@ def fmt_rate(value: float | None) -> str:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    """`42s`, `3m05s`, `2h07m`, `3d04h`."""
+    """`4.2s`, `42s`, `3m05s`, `2h07m`, `3d04h`."""
     if seconds is None or not math.isfinite(seconds):
         return DASH
-    seconds = max(0, int(round(seconds)))
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f}s"
+    seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)

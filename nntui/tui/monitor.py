@@ -11,7 +11,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, ProgressBar, RichLog, Static
+from textual.widgets import Footer, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from nntui.tui import steering
@@ -19,7 +19,7 @@ from nntui.tui.dialogs import ConfirmQuit, HelpScreen, LearningRateDialog
 from nntui.tui.follow import EventsArrived, Follower, ProcessExited, RunVanished, SteerAnswered
 from nntui.tui.launcher import ChildRun
 from nntui.tui.state import MonitorState
-from nntui.tui.widgets import EarlyStopPane, GradNormChart, MetricLine
+from nntui.tui.widgets import EarlyStopPane, FollowingLog, GradNormChart, MetricLine
 
 MonitorMode = Literal["run", "attach", "show"]
 REDRAW_S = 0.1
@@ -53,6 +53,7 @@ class MonitorScreen(Screen[None]):
         self._requested_pause: bool | None = None
         self._quitting = False
         self._note = note
+        self._width = 0
 
     # ------------------------------------------------------------------ layout
 
@@ -73,7 +74,7 @@ class MonitorScreen(Screen[None]):
             with VerticalScroll(id="grads"):
                 yield GradNormChart(id="grad-chart")
         yield Static("", id="results")
-        yield RichLog(id="log", max_lines=2000, wrap=True, markup=False, min_width=20)
+        yield FollowingLog(id="log", max_lines=2000, wrap=True, markup=False, min_width=20)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -91,6 +92,14 @@ class MonitorScreen(Screen[None]):
 
     def on_resize(self) -> None:
         self.set_class(self.size.height >= 36, "-tall")
+        if self.size.width != self._width:  # the log's lines are wrapped to its width: redo them
+            self._width = self.size.width
+            self.call_after_refresh(self._rewrap_log)
+
+    def _rewrap_log(self) -> None:
+        self.query_one("#log", FollowingLog).clear()
+        self._logged = self.state.log_total - len(self.state.log)
+        self._draw_log()
 
     # ------------------------------------------------------------------ following
 
@@ -157,7 +166,7 @@ class MonitorScreen(Screen[None]):
         alert.display = bool(state.alert)
 
     def _draw_log(self) -> None:
-        log = self.query_one("#log", RichLog)
+        log = self.query_one("#log", FollowingLog)
         for line in self.state.new_log_lines(self._logged):
             log.write(Text(line.text, style=LOG_STYLES.get(line.kind, "")))
         self._logged = self.state.log_total
@@ -253,10 +262,10 @@ class MonitorScreen(Screen[None]):
             self._requested_pause = None
         if not message.ok and message.action == "stop" and self.child is not None:
             self.child.signal()  # SIGTERM: the runner checkpoints and exits all the same
-        text = f"{message.action}: {message.message or ('ok' if message.ok else 'refused')}"
-        self.state.note(text, "control" if message.ok else "error")
-        self.notify(message.message or text, severity="information" if message.ok else "error",
-                    title=message.action)
+        text = message.message or ("done" if message.ok else "refused")
+        if not message.ok:  # a success shows up as the run's own control record
+            self.state.note(f"{message.action}: {text}", "error")
+        self.notify(text, severity="information" if message.ok else "error", title=message.action)
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         """The monitor's actions for the command palette (only those possible now)."""

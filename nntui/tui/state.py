@@ -165,12 +165,12 @@ class MonitorState:
         self._log("epoch", self._epoch_summary(event))
 
     def _epoch_summary(self, event: EpochEnded) -> str:
-        """`epoch 5/30  train 0.1026 val 0.09852  acc 97.74%/97.57%  lr 3.00e-04  ★ best` (~76 columns)."""
+        """`epoch 21/40  loss 0.02295/0.09262  acc 99.6%/97.9%  lr 2.50e-04  wait 6/6` (train/val)."""
         total = self.started.epochs if self.started else 0
         parts = [f"epoch {event.epoch}/{total}" if total else f"epoch {event.epoch}",
-                 f"train {fmt_value(event.train_loss)} val {fmt_value(event.val_loss)}"]
+                 f"loss {fmt_value(event.train_loss)}/{fmt_value(event.val_loss)}"]
         if event.val_acc is not None:
-            parts.append(f"acc {fmt_percent(event.train_acc)}/{fmt_percent(event.val_acc)}")
+            parts.append(f"acc {fmt_percent(event.train_acc, 1)}/{fmt_percent(event.val_acc, 1)}")
         if event.val_r2 is not None:
             parts.append(f"MAE {fmt_value(event.val_mae)} R² {fmt_value(event.val_r2)}")
         parts.append(f"lr {fmt_lr(event.lr)}")
@@ -181,12 +181,11 @@ class MonitorState:
 
     def _on_ControlApplied(self, event: ControlApplied) -> None:
         self.step = max(self.step, event.step)
-        where = f"step {event.step}: "
         if event.action == "pause" and event.source == "divergence":
             self.status = "diverged (paused)"
             self.alert = event.message or f"loss diverged at step {event.step}; paused"
             self._prev_step = None
-            self._log("alert", where + self.alert)
+            self._log("alert", self.alert)
             return
         if event.action == "pause":
             self.status, self._prev_step = "paused", None
@@ -196,7 +195,7 @@ class MonitorState:
             self.status = "stopping"
         elif event.action == "lr" and isinstance(event.value, (int, float)):
             self.lr = float(event.value)
-        self._log("control", where + describe_control(event))
+        self._log("control", describe_control(event))
 
     def _on_CheckpointSaved(self, event: CheckpointSaved) -> None:
         self.version -= 1  # nothing shown changes
@@ -303,14 +302,15 @@ class MonitorState:
         return remaining * self._active_s / self._active_steps
 
     def progress_text(self) -> str:
+        """`epoch 16/60 · step 4,360/17,280 · 5.6s, ETA 17s` (wall time so far, then time left)."""
         if self.started is None:
             return "loading data…"
         epochs = self.started.epochs
         text = f"epoch {self.epoch}/{epochs} · step {self.step:,}/{self.total_steps:,}"
-        text += f" · elapsed {fmt_duration(self.elapsed_s())}"
+        text += f" · {fmt_duration(self.elapsed_s())}"
         eta = self.eta_s()
         if eta is not None:
-            text += f" · ETA {fmt_duration(eta)}"
+            text += f", ETA {fmt_duration(eta)}"
         return text
 
     def title_text(self) -> str:
@@ -323,7 +323,7 @@ class MonitorState:
         """The early-stopping pane: monitor and best, then wait/patience and restore."""
         stop = self.early_stop
         if stop is None:
-            return ["early stopping off"]
+            return ["early stopping off" if self.started else "waiting for the run to start…"]
         best = "none yet" if stop.best is None else f"{fmt_value(stop.best)} @ epoch {stop.best_epoch}"
         restore = "restores best" if stop.restore_best else "keeps last"
         return [f"{stop.mode} {stop.monitor}: {best}", f"wait {stop.wait}/{stop.patience}, {restore}"]
@@ -346,7 +346,7 @@ class MonitorState:
 
 
 def describe_control(event: ControlApplied) -> str:
-    """The trainer's message with who asked (`paused at step 7 (tui)`), or `lr → 3.00e-04 (ctl)`..."""
+    """The trainer's message with who asked (`paused at step 7 (tui)`), else `step 7: lr → 3.00e-04 (ctl)`."""
     if event.message:
         return f"{event.message} ({event.source})"
     if event.action == "lr":
@@ -354,4 +354,4 @@ def describe_control(event: ControlApplied) -> str:
     else:
         text = {"pause": "paused", "resume": "resumed", "stop": "stop requested",
                 "checkpoint": "checkpoint"}.get(event.action, event.action)
-    return f"{text} ({event.source})"
+    return f"step {event.step}: {text} ({event.source})"

@@ -9,12 +9,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import Label, ProgressBar, Sparkline, Static
+from textual import events
+from textual.widgets import Label, ProgressBar, RichLog, Sparkline, Static
 
 from nntui.tui.gradbars import LayerBar, Scale, layer_bars, log_sparkline, short_name
 from nntui.tui.state import LayerHistory
 
 FLAG_STYLES = {"": "green", "vanishing": "yellow", "exploding": "bold red", "non-finite": "bold red"}
+FLAG_MARKS = {"": " ", "vanishing": "↓", "exploding": "↑", "non-finite": "!"}  # visible without colour
 PARTIAL_BLOCKS = " ▏▎▍▌▋▊▉"
 
 
@@ -57,8 +59,6 @@ def bar_text(bar: LayerBar, width: int) -> Text:
 class GradNormChart(Widget):
     """Latest gradient norm of every parameter on a shared log scale, with its recent spread."""
 
-    DEFAULT_CSS = "GradNormChart { height: auto; }"
-
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._bars: list[LayerBar] = []
@@ -83,7 +83,8 @@ class GradNormChart(Widget):
         bar_width = width - name_width - 1 - 8 - (16 if show_range else 0) - (9 if show_spark else 0)
         lines = []
         for bar in self._bars:
-            line = Text(short_name(bar.name, name_width) + " ")
+            line = Text(short_name(bar.name, name_width))
+            line.append(FLAG_MARKS[bar.flag], style=FLAG_STYLES[bar.flag])
             line.append_text(bar_text(bar, max(3, bar_width)))
             line.append(f" {bar.latest:7.1e}", style=FLAG_STYLES[bar.flag])
             if show_range:
@@ -110,3 +111,12 @@ class EarlyStopPane(Vertical):
         if wait is not None:
             self.query_one("#es-wait", ProgressBar).update(total=max(1, patience or 0), progress=wait)
             self.query_one("#es-wait-text", Static).update(lines[1] if len(lines) > 1 else "")
+
+
+class FollowingLog(RichLog):
+    """A RichLog that keeps its last line in view when panes above it grow or shrink."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        # RichLog's own on_resize (called too: Textual dispatches along the MRO) renders deferred writes.
+        if self.auto_scroll:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)

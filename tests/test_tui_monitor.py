@@ -1,4 +1,4 @@
-"""Pilot tests of the app: the real keys on the setup screen and the monitor."""
+"""Pilot tests of the monitor: replayed runs, a live fake trainer, a launched child, the real keys."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Input, Label, Select
+from textual.widgets import Input, Label
 
 from nntui.engine.events import from_record
 from nntui.runs import read_records
@@ -19,7 +19,6 @@ from nntui.tui.follow import EventsArrived
 from nntui.tui.formatting import fmt_percent
 from nntui.tui.launcher import ChildRun
 from nntui.tui.monitor import MonitorScreen
-from nntui.tui.setup import SetupScreen
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RUNS = FIXTURES / "runs"
@@ -44,111 +43,6 @@ async def wait_until(pilot, predicate, timeout: float = 10.0, what: str = "condi
 def monitor(app) -> MonitorScreen:
     assert isinstance(app.screen, MonitorScreen), app.screen
     return app.screen
-
-
-# ---------------------------------------------------------------------------------- no torch
-
-
-def test_app_module_and_setup_screen_do_not_import_torch(tmp_path):
-    code = f"""
-import asyncio, sys
-from pathlib import Path
-from nntui.tui.app import create_app
-assert "torch" not in sys.modules, "importing the app imported torch"
-async def main():
-    app = create_app(mode="setup", runs_dir=Path({str(tmp_path)!r}))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        assert type(app.screen).__name__ == "SetupScreen"
-asyncio.run(main())
-print("torch" in sys.modules)
-"""
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
-
-
-# ---------------------------------------------------------------------------------- setup
-
-
-async def test_setup_flags_a_bad_learning_rate_and_disables_start(tmp_path):
-    app = create_app(mode="setup", runs_dir=tmp_path)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, SetupScreen)
-        lr_field = screen.query_one("#f-optim-lr", Input)
-        start = screen.query_one("#start", Button)
-        assert lr_field.value == "0.001" and not start.disabled
-        await pilot.press("tab", "tab")  # presets -> optimizer -> learning rate (its text selected)
-        assert app.focused is lr_field
-        for bad in ("abc", "-1", "nan"):
-            lr_field.select_all()
-            await pilot.press(*bad)
-            await pilot.pause()
-            assert lr_field.value == bad
-            assert lr_field.has_class("-invalid"), bad
-            assert start.disabled, bad
-            assert "learning rate" in str(screen.query_one("#form-error", Label).render())
-        lr_field.select_all()
-        await pilot.press(*"3e-4")
-        await pilot.pause()
-        assert not lr_field.has_class("-invalid") and not start.disabled
-        assert screen.config is not None and screen.config.optim.lr == 3e-4
-
-
-async def test_setup_whole_config_is_validated(tmp_path):
-    app = create_app(mode="setup", runs_dir=tmp_path)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        epochs = screen.query_one("#f-train-epochs", Input)
-        epochs.focus()
-        await pilot.pause()
-        epochs.select_all()
-        await pilot.press("0")
-        await pilot.pause()
-        assert screen.query_one("#start", Button).disabled
-        assert screen.field_problem("train.epochs").startswith("must be between 1")
-
-
-async def test_choosing_a_preset_fills_the_form(tmp_path):
-    app = create_app(mode="setup", runs_dir=tmp_path)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        assert screen.preset_name == "digits-mlp"
-        await pilot.press("up")  # presets are sorted: diabetes-mlp is just above
-        await pilot.pause()
-        assert screen.preset_name == "diabetes-mlp"
-        assert screen.query_one("#f-optim-lr", Input).value == "0.01"
-        assert screen.query_one("#f-regularization-penalty", Select).value == "l2"
-        assert screen.query_one("#f-regularization-alpha", Input).value == "0.001"
-        assert not screen.query_one("#f-regularization-alpha", Input).disabled
-        assert screen.query_one("#f-regularization-l1-ratio", Input).disabled  # only for elastic_net
-        assert screen.query_one("#f-train-epochs", Input).value == "200"
-
-
-async def test_changing_optimizer_and_penalty_from_the_keyboard(tmp_path):
-    app = create_app(mode="setup", runs_dir=tmp_path)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        await pilot.press("tab")  # the optimizer select
-        assert app.focused is screen.query_one("#f-optim-name", Select)
-        await pilot.press("enter", "up", "enter")  # adam -> rmsprop, the option above it
-        await pilot.pause()
-        assert screen.query_one("#f-optim-name", Select).value == "rmsprop"
-        alpha = screen.query_one("#f-regularization-alpha", Input)
-        assert alpha.disabled  # penalty none
-        await pilot.press(*["tab"] * 6)  # lr, batch size, epochs, schedule, device, penalty
-        assert app.focused is screen.query_one("#f-regularization-penalty", Select)
-        await pilot.press("enter", "down", "down", "enter")  # none -> l1 -> l2
-        await pilot.pause()
-        assert not alpha.disabled
-        await pilot.press("tab")
-        assert app.focused is alpha
-        await pilot.press(*"1e-3")
-        await pilot.pause()
-        config = screen.config
-        assert (config.optim.name, config.regularization.penalty, config.regularization.alpha) == ("rmsprop", "l2", 1e-3)
-        assert not screen.query_one("#start", Button).disabled
 
 
 # ---------------------------------------------------------------------------------- replay
@@ -218,7 +112,7 @@ async def test_diverged_run_shows_the_message_prominently():
 @pytest.fixture
 def live_run(tmp_path):
     fake = load_fake_trainer()
-    trainer, thread = fake.start_thread(tmp_path / "live", interval=0.02)
+    trainer, thread = fake.start_thread(tmp_path / "live", interval=0.05)
     yield trainer
     trainer.halt.set()
     thread.join(5)
@@ -392,3 +286,24 @@ async def test_attached_run_whose_process_dies_is_shown_crashed(tmp_path):
     finally:
         child.kill()
         child.wait(5)
+
+
+async def test_hangup_exits_and_waits_for_the_child_to_checkpoint(tmp_path, fake_child):
+    import os
+    import signal
+
+    from nntui.config import load_config
+
+    app = create_app(mode="run", runs_dir=tmp_path, config=load_config("digits-mlp"), run_name="hangup")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = monitor(app)
+        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+        if signal.getsignal(signal.SIGHUP) in (signal.SIG_DFL, signal.SIG_IGN, None):
+            pytest.skip("no SIGHUP handler could be installed here")
+        child = screen.child
+        child.signal(signal.SIGHUP)  # an SSH hangup reaches the whole session...
+        os.kill(os.getpid(), signal.SIGHUP)  # ...and the app
+        await pilot.pause(0.5)
+    assert app.return_value == 129
+    assert app.shutdown_child() == 143  # the fake trainer's code after a signal
+    assert read_records(child.run_dir)[-1]["event"] == "end"

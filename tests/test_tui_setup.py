@@ -1,0 +1,116 @@
+"""Pilot tests of the setup screen (the real keys), and the no-torch guarantee of the app."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from textual.widgets import Button, Input, Label, Select
+
+from nntui.tui.app import create_app
+from nntui.tui.setup import SetupScreen
+
+
+# ---------------------------------------------------------------------------------- no torch
+
+
+def test_app_module_and_setup_screen_do_not_import_torch(tmp_path):
+    code = f"""
+import asyncio, sys
+from pathlib import Path
+from nntui.tui.app import create_app
+assert "torch" not in sys.modules, "importing the app imported torch"
+async def main():
+    app = create_app(mode="setup", runs_dir=Path({str(tmp_path)!r}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert type(app.screen).__name__ == "SetupScreen"
+asyncio.run(main())
+print("torch" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------------- setup
+
+
+async def test_setup_flags_a_bad_learning_rate_and_disables_start(tmp_path):
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SetupScreen)
+        lr_field = screen.query_one("#f-optim-lr", Input)
+        start = screen.query_one("#start", Button)
+        assert lr_field.value == "0.001" and not start.disabled
+        await pilot.press("tab", "tab")  # presets -> optimizer -> learning rate (its text selected)
+        assert app.focused is lr_field
+        for bad in ("abc", "-1", "nan"):
+            lr_field.select_all()
+            await pilot.press(*bad)
+            await pilot.pause()
+            assert lr_field.value == bad
+            assert lr_field.has_class("-invalid"), bad
+            assert start.disabled, bad
+            assert "learning rate" in str(screen.query_one("#form-error", Label).render())
+        lr_field.select_all()
+        await pilot.press(*"3e-4")
+        await pilot.pause()
+        assert not lr_field.has_class("-invalid") and not start.disabled
+        assert screen.config is not None and screen.config.optim.lr == 3e-4
+
+
+async def test_setup_whole_config_is_validated(tmp_path):
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        epochs = screen.query_one("#f-train-epochs", Input)
+        epochs.focus()
+        await pilot.pause()
+        epochs.select_all()
+        await pilot.press("0")
+        await pilot.pause()
+        assert screen.query_one("#start", Button).disabled
+        assert screen.field_problem("train.epochs").startswith("must be between 1")
+
+
+async def test_choosing_a_preset_fills_the_form(tmp_path):
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert screen.preset_name == "digits-mlp"
+        await pilot.press("up")  # presets are sorted: diabetes-mlp is just above
+        await pilot.pause()
+        assert screen.preset_name == "diabetes-mlp"
+        assert screen.query_one("#f-optim-lr", Input).value == "0.01"
+        assert screen.query_one("#f-regularization-penalty", Select).value == "l2"
+        assert screen.query_one("#f-regularization-alpha", Input).value == "0.001"
+        assert not screen.query_one("#f-regularization-alpha", Input).disabled
+        assert screen.query_one("#f-regularization-l1-ratio", Input).disabled  # only for elastic_net
+        assert screen.query_one("#f-train-epochs", Input).value == "200"
+
+
+async def test_changing_optimizer_and_penalty_from_the_keyboard(tmp_path):
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await pilot.press("tab")  # the optimizer select
+        assert app.focused is screen.query_one("#f-optim-name", Select)
+        await pilot.press("enter", "up", "enter")  # adam -> rmsprop, the option above it
+        await pilot.pause()
+        assert screen.query_one("#f-optim-name", Select).value == "rmsprop"
+        alpha = screen.query_one("#f-regularization-alpha", Input)
+        assert alpha.disabled  # penalty none
+        await pilot.press(*["tab"] * 6)  # lr, batch size, epochs, schedule, device, penalty
+        assert app.focused is screen.query_one("#f-regularization-penalty", Select)
+        await pilot.press("enter", "down", "down", "enter")  # none -> l1 -> l2
+        await pilot.pause()
+        assert not alpha.disabled
+        await pilot.press("tab")
+        assert app.focused is alpha
+        await pilot.press(*"1e-3")
+        await pilot.pause()
+        config = screen.config
+        assert (config.optim.name, config.regularization.penalty, config.regularization.alpha) == ("rmsprop", "l2", 1e-3)
+        assert not screen.query_one("#start", Button).disabled
