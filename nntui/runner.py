@@ -23,6 +23,10 @@ SMALL_MLP_WORK = 20_000_000  # parameters x batch size under which one CPU threa
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+class Interrupted(Exception):
+    """A signal arrived before training started; the text is the signal's name."""
+
+
 class UsageError(ValueError):
     """Bad input found before training: exit code 2, one line."""
 
@@ -67,6 +71,9 @@ def install_signal_handlers(controls: Controls, received: list[str]) -> dict[int
     def handler(signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
         received.append(name)
+        if not controls.accepting:
+            # still loading data (a download can take minutes): nothing is written yet, so stop now
+            raise Interrupted(name)
         controls.submit(Command("stop", name, "signal"))
 
     previous = {}
@@ -115,6 +122,7 @@ def run_headless(request: RunRequest) -> int:
 
     device = resolve_device(request.config.train.device)
     controls = Controls()
+    controls.accepting = False
     previous = install_signal_handlers(controls, request.signals)
     threads_before = torch.get_num_threads()
     try:
@@ -141,6 +149,10 @@ def _run(request: RunRequest, device: Any, controls: Controls) -> int:
         return _fail(str(error), EXIT_FAILED)
     except ModelError as error:
         return _fail(str(error), EXIT_USAGE)
+    except Interrupted as interrupted:
+        _note(f"{interrupted} before training started: nothing written")
+        return HANDLED_SIGNALS[str(interrupted)]
+    controls.accepting = True  # from here on a signal stops at a step boundary, after a checkpoint
     if received:
         _note(f"{received[0]} before training started: nothing written")
         return HANDLED_SIGNALS[received[0]]

@@ -102,8 +102,10 @@ class Launched:
 @pytest.fixture(scope="module")
 def launched(tmp_path_factory):
     runs = Launched(tmp_path_factory.mktemp("headless"))
-    runs.start("basic", "run", "digits-mlp", "--headless", "--epochs", "3")
-    runs.start("script", "run", "digits-mlp", "--headless", "--epochs", "3", program=console_script())
+    # every 10th step logged, whatever the clock says: the two runs' step records can be compared
+    every_10 = ("--set", "train.log_interval_s=0")
+    runs.start("basic", "run", "digits-mlp", "--headless", "--epochs", "3", *every_10)
+    runs.start("script", "run", "digits-mlp", "--headless", "--epochs", "3", *every_10, program=console_script())
     runs.start("default", "run", "digits-mlp", "--headless")
     runs.start("diabetes", "run", "diabetes-mlp", "--headless", "--epochs", "5")
     runs.start("options", "run", "digits-mlp", "--headless", *OPTIONS, env={"NO_COLOR": "1", "TERM": "xterm"},
@@ -160,7 +162,7 @@ def test_default_run_dir_holds_every_file_of_the_contract(launched):
     assert re.fullmatch(r"\d{8}-\d{6}-digits-mlp", run_dir.name), run_dir.name
     text = (run_dir / "config.toml").read_text()
     assert load_config(str(run_dir / "config.toml")).to_dict() == tomllib.loads(text)  # re-loadable as a preset
-    assert tomllib.loads(text) == load_config("digits-mlp", ["train.epochs=3"]).to_dict()  # fully resolved
+    assert tomllib.loads(text) == load_config("digits-mlp", ["train.epochs=3", "train.log_interval_s=0"]).to_dict()
     recs = records(run_dir)
     check_records(recs, "classification")
     end = recs[-1]

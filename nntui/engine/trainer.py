@@ -73,6 +73,7 @@ class Trainer:
         self._session_start = time.monotonic()
         self._epoch_sums = self._zero_sums()
         self._last_saved = -math.inf
+        self._last_log_s = -math.inf
         self._best_unsaved = False
 
     # ------------------------------------------------------------------ state
@@ -208,6 +209,7 @@ class Trainer:
         progress, model, optimizer = self.progress, self.model, self.optimizer
         log_every, clip = self.cfg.train.log_every, self.cfg.train.grad_clip
         min_log_s, last_batch = self.cfg.train.log_interval_s, len(self.data.train)
+        final_epoch = progress.epoch == self.cfg.train.epochs  # its last step is always logged
         classification = self.task == "classification"
         sums, penalty, loss_fn, controls = self._epoch_sums, self.penalty, self.loss_fn, self.controls
         params = [p for p in model.parameters() if p.requires_grad]
@@ -223,8 +225,9 @@ class Trainer:
             objective.backward()
             progress.step += 1
             progress.batch += 1
-            logging = (progress.step % log_every == 0 and time.monotonic() - self._log_mark[1] >= min_log_s
-                       or progress.batch == last_batch)  # at least one step record per epoch
+            at_end = progress.batch == last_batch
+            logging = ((progress.step % log_every == 0 or at_end)
+                       and (time.monotonic() - self._last_log_s >= min_log_s or at_end and final_epoch))
             norms = self.probe.norms() if logging else None
             if clip:
                 torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
@@ -243,7 +246,7 @@ class Trainer:
         (marked_loss, marked_count), marked_time = self._log_mark
         current_loss, current_count = self._epoch_sums.running_total()
         values = torch.cat([(current_loss - marked_loss).reshape(1), norms.to(current_loss)]).tolist()
-        now = time.monotonic()
+        now = self._last_log_s = time.monotonic()
         self._log_mark = ((current_loss, current_count), now)
         count = current_count - marked_count
         grad_values = values[1:]

@@ -5,11 +5,15 @@ points (their mean, min and max, and the x of the last one). When the buckets fi
 adjacent pairs merge and the stride doubles, so memory and render time stay flat however
 long the run is, while the curve keeps its overall shape. The first and the latest raw
 points are kept exactly.
+
+`drop_after(x)` forgets the points after x (a resumed run trains those steps again).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+from itertools import takewhile
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +37,7 @@ class Series:
     """A bounded series of (x, y) points; non-finite y values are counted but not plotted."""
 
     __slots__ = ("capacity", "stride", "_buckets", "_count", "_sum", "_low", "_high", "_x",
-                 "first", "last", "total", "non_finite")
+                 "_non_finite_xs", "first", "last", "total", "non_finite")
 
     def __init__(self, capacity: int = 512) -> None:
         if capacity < 2 or capacity % 2:
@@ -44,6 +48,7 @@ class Series:
         # The bucket being filled, kept as plain numbers: append is the hot path.
         self._count = 0
         self._sum = self._low = self._high = self._x = 0.0
+        self._non_finite_xs: deque[float] = deque(maxlen=capacity)  # to forget them in drop_after
         self.first: tuple[float, float] | None = None
         self.last: tuple[float, float] | None = None
         self.total = 0
@@ -59,6 +64,7 @@ class Series:
         self.last = (x, y)
         if y - y != 0.0:  # NaN or infinite, without a function call
             self.non_finite += 1
+            self._non_finite_xs.append(x)
             return
         if self._count == 0:
             if self.first is None:
@@ -109,6 +115,27 @@ class Series:
     def tail(self, count: int) -> list[float]:
         """The means of the last `count` buckets."""
         return self.values()[-count:] if count > 0 else []
+
+    def drop_after(self, x_max: float) -> int:
+        """Forget the points with x > `x_max`; how many were dropped.
+
+        A bucket that straddles `x_max` cannot be split, so it goes too: at most `stride - 1`
+        points at or before `x_max` are lost, which no plot of `capacity` columns can show.
+        """
+        if self.last is None or self.last[0] <= x_max:
+            return 0
+        buckets = self.buckets()
+        kept = list(takewhile(lambda bucket: bucket.x <= x_max, buckets))
+        dropped = sum(bucket.count for bucket in buckets[len(kept):])
+        gone = sum(1 for x in self._non_finite_xs if x > x_max)
+        self._buckets, self._count = kept, 0
+        self.non_finite -= gone
+        self._non_finite_xs = deque((x for x in self._non_finite_xs if x <= x_max), maxlen=self.capacity)
+        self.total -= dropped + gone
+        self.last = (kept[-1].x, kept[-1].mean) if kept else None
+        if not kept:
+            self.first = None
+        return dropped + gone
 
     def clear(self) -> None:
         self.__init__(self.capacity)  # type: ignore[misc]
