@@ -20,10 +20,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from nntui.engine.control import SOURCES, Command, CommandError, Controls
-from nntui.runs import METRICS, is_live, parse_lines, pid_alive, run_info, run_pid
+from nntui.runs import is_live, pid_alive, run_info, run_pid, tail_records
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,6 @@ _MAX_COMMAND_BYTES = 64 * 1024
 _STALE_TMP_S = 60.0  # a client's tmp file this old was left by a client that died mid-write
 _STALE_ACK_S = 600.0  # an answer nobody collected (its client gave up) is dropped on the next open
 _ACK_POLL_S = 0.03
-_TAIL_BYTES = 256 * 1024
 
 
 class ChannelError(RuntimeError):
@@ -150,7 +149,7 @@ class ChannelServer:
 
     def _refuse_other_live_owner(self) -> None:
         pid = run_pid(self.run_dir)
-        if pid and pid != os.getpid() and is_live(self.run_dir, _tail_records(self.run_dir)):
+        if pid and pid != os.getpid() and is_live(self.run_dir, tail_records(self.run_dir)):
             raise ChannelError(f"run {self.run_dir.name} is already being trained by process {pid} "
                                f"(remove {self.control_dir / 'pid'} if that process is not nntui)")
 
@@ -289,26 +288,6 @@ class ChannelServer:
 # ---------------------------------------------------------------------------------------- client
 
 
-def _tail_records(run_dir: Path, max_bytes: int = _TAIL_BYTES) -> list[dict[str, Any]]:
-    """The complete records at the end of `metrics.jsonl`, enough to know if the run has ended.
-
-    The last start/end record is always near the end of the file, so reading the tail keeps
-    liveness checks cheap on a long run (the monitor calls this from its event loop).
-    """
-    try:
-        with open(Path(run_dir) / METRICS, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            start = max(0, size - max_bytes)
-            handle.seek(start)
-            data = handle.read()
-    except OSError:
-        return []
-    if start:
-        data = data.partition(b"\n")[2]  # the first line is cut
-    complete = data.rpartition(b"\n")[0]  # the last line may still be being written
-    return parse_lines(complete.decode("utf-8", errors="replace"))
-
-
 def _command(action: str, value: object, source: object,
              reply: Callable[[bool, str], None] | None = None) -> Command:
     """The same checks on both sides of the channel; CommandError with a one-line reason."""
@@ -320,7 +299,7 @@ def _command(action: str, value: object, source: object,
 
 
 def _check_live(run_dir: Path) -> None:
-    if not is_live(run_dir, _tail_records(run_dir)):
+    if not is_live(run_dir, tail_records(run_dir)):
         status = run_info(Path(run_dir)).status
         raise ChannelError(f"run {Path(run_dir).resolve().name} is not running (status: {status})")
     check_private(channel_dir(run_dir))

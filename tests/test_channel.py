@@ -388,10 +388,10 @@ def test_withdraw_and_bad_ids(run_dir: Path) -> None:
 def test_liveness_reads_only_the_tail(run_dir: Path) -> None:
     write_records(run_dir, *({"event": "step", "step": i, "pad": "x" * 200} for i in range(2000)))
     write_records(run_dir, {"event": "end", "status": "stopped"})
-    assert runs.ended(channel._tail_records(run_dir, max_bytes=4096))
+    assert runs.ended(runs.tail_records(run_dir, max_bytes=4096))
     with open(run_dir / "metrics.jsonl", "a") as handle:
         handle.write('{"event": "start", "time": 1')  # a record being written is not counted yet
-    assert runs.ended(channel._tail_records(run_dir, max_bytes=4096))
+    assert runs.ended(runs.tail_records(run_dir, max_bytes=4096))
 
 
 TRAINER_SCRIPT = """

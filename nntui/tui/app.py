@@ -8,7 +8,7 @@ from __future__ import annotations
 import atexit
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -34,7 +34,8 @@ class NntuiApp(App[int]):
 
     def __init__(self, *, mode: Mode, runs_dir: Path, data_dir: Path | None = None,
                  config: "RunConfig | None" = None, run_dir: Path | None = None,
-                 run_name: str | None = None) -> None:
+                 run_name: str | None = None, resume_dir: Path | None = None,
+                 resume_args: Sequence[str] = ()) -> None:
         super().__init__()
         self.mode = mode
         self.runs_dir = Path(runs_dir)
@@ -42,6 +43,8 @@ class NntuiApp(App[int]):
         self.config = config
         self.run_dir = Path(run_dir) if run_dir else None
         self.run_name = run_name
+        self.resume_dir = Path(resume_dir) if resume_dir else None
+        self.resume_args = list(resume_args)
         self.child: ChildRun | None = None
         self._hangup = False
 
@@ -51,6 +54,9 @@ class NntuiApp(App[int]):
             from nntui.tui.setup import SetupScreen
 
             self.push_screen(SetupScreen(self.start_run))
+        elif self.mode == "run" and self.resume_dir is not None:
+            self.launch(ChildRun(None, self.runs_dir, self.data_dir, resume_dir=self.resume_dir,
+                                 resume_args=self.resume_args))
         elif self.mode == "run":
             assert self.config is not None  # checked by create_app
             self.start_run(self.config, name=self.run_name)
@@ -67,7 +73,10 @@ class NntuiApp(App[int]):
 
     def start_run(self, config: "RunConfig", name: str | None = None) -> None:
         """Launch the headless runner as a child process and monitor it."""
-        child = ChildRun(config, self.runs_dir, self.data_dir, name)
+        self.launch(ChildRun(config, self.runs_dir, self.data_dir, name))
+
+    def launch(self, child: ChildRun) -> None:
+        """Start `child` and push the monitor over its run directory (old records first, on a resume)."""
         try:
             child.start()
         except OSError as error:
@@ -141,14 +150,19 @@ class NntuiApp(App[int]):
 
 def create_app(*, mode: Mode, runs_dir: Path, data_dir: Path | None = None,
                config: "RunConfig | None" = None, run_dir: Path | None = None,
-               run_name: str | None = None) -> NntuiApp:
+               run_name: str | None = None, resume_dir: Path | None = None,
+               resume_args: Sequence[str] = ()) -> NntuiApp:
     """The app in one of its modes: "setup" (pick and start), "run" (launch `config` and monitor
-    it), "attach" (monitor a run of another process, with controls) or "show" (read-only)."""
+    it; or, with `resume_dir`, resume that run with `resume_args` (see
+    `launcher.resume_options`) and monitor it, old records first), "attach" (monitor a run of
+    another process, with controls) or "show" (read-only)."""
     if mode not in ("setup", "run", "attach", "show"):
         raise ValueError(f"unknown mode {mode!r}")
-    if mode == "run" and config is None:
-        raise ValueError("create_app(mode='run') needs a config")
+    if mode == "run" and config is None and resume_dir is None:
+        raise ValueError("create_app(mode='run') needs a config or a resume_dir")
+    if resume_dir is not None and mode != "run":
+        raise ValueError("create_app: resume_dir goes with mode='run'")
     if mode in ("attach", "show") and run_dir is None:
         raise ValueError(f"create_app(mode={mode!r}) needs a run_dir")
     return NntuiApp(mode=mode, runs_dir=runs_dir, data_dir=data_dir, config=config,
-                    run_dir=run_dir, run_name=run_name)
+                    run_dir=run_dir, run_name=run_name, resume_dir=resume_dir, resume_args=resume_args)

@@ -1,7 +1,9 @@
 """Launching the headless runner as a child process of the app. No textual, no torch here.
 
 Training never runs in the TUI process: the app writes the resolved config to a temp file,
-starts `python -m nntui run CONFIG --headless ...` and follows the run directory it creates.
+starts `python -m nntui run CONFIG --headless ...` and follows the run directory it creates,
+or, to resume, starts `python -m nntui run --resume RUN_DIR --headless ...` and follows the
+run directory that already exists.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from nntui.paths import default_run_name, unique_run_dir
 
@@ -27,16 +29,38 @@ def exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-class ChildRun:
-    """One headless run launched by the app, and the files that go with it."""
+def resume_options(*, lr: float | None = None, epochs: int | None = None,
+                   device: str | None = None) -> list[str]:
+    """The options of `nntui run --resume` that may change on a resumed run, as argv."""
+    argv: list[str] = []
+    for option, value in (("--lr", lr), ("--epochs", epochs), ("--device", device)):
+        if value is not None:
+            argv += [option, repr(value) if isinstance(value, float) else str(value)]
+    return argv
 
-    def __init__(self, config: "RunConfig", runs_dir: Path, data_dir: Path | None = None,
-                 name: str | None = None) -> None:
+
+class ChildRun:
+    """One headless run launched by the app, and the files that go with it.
+
+    With `resume_dir` the child continues that run (`config` and `name` are then unused) and
+    `resume_args` (see `resume_options`) are passed on to it.
+    """
+
+    def __init__(self, config: "RunConfig | None", runs_dir: Path, data_dir: Path | None = None,
+                 name: str | None = None, *, resume_dir: Path | None = None,
+                 resume_args: Sequence[str] = ()) -> None:
         self.config = config
-        self.runs_dir = Path(runs_dir).absolute()
+        self.resume_dir = Path(resume_dir).absolute() if resume_dir else None
+        self.resume_args = list(resume_args)
+        self.runs_dir = self.resume_dir.parent if self.resume_dir else Path(runs_dir).absolute()
         self.data_dir = Path(data_dir).absolute() if data_dir else None
-        wanted = name or default_run_name(config.name)
-        self.name = wanted if name else unique_run_dir(self.runs_dir, wanted).name
+        if self.resume_dir is not None:
+            self.name = self.resume_dir.name
+        else:
+            if config is None:
+                raise ValueError("ChildRun needs a config, or a resume_dir")
+            wanted = name or default_run_name(config.name)
+            self.name = wanted if name else unique_run_dir(self.runs_dir, wanted).name
         self.run_dir = self.runs_dir / self.name
         self.tmp_dir = self.runs_dir / TMP_DIR
         self.config_path = self.tmp_dir / f"{self.name}.toml"
@@ -45,8 +69,12 @@ class ChildRun:
 
     def command(self) -> list[str]:
         """The child's argv."""
-        argv = [sys.executable, "-m", "nntui", "run", str(self.config_path), "--headless",
-                "--name", self.name, "--runs-dir", str(self.runs_dir), "--diverge", "pause"]
+        if self.resume_dir is not None:
+            argv = [sys.executable, "-m", "nntui", "run", "--resume", str(self.resume_dir), "--headless",
+                    "--runs-dir", str(self.runs_dir), "--diverge", "pause", *self.resume_args]
+        else:
+            argv = [sys.executable, "-m", "nntui", "run", str(self.config_path), "--headless",
+                    "--name", self.name, "--runs-dir", str(self.runs_dir), "--diverge", "pause"]
         if self.data_dir is not None:
             argv += ["--data-dir", str(self.data_dir)]
         return argv
@@ -54,7 +82,9 @@ class ChildRun:
     def start(self) -> None:
         """Write the config and start the child (same session: an SSH hangup reaches it too)."""
         self._prepare_tmp_dir()
-        self.config_path.write_text(self.config.to_toml(), encoding="utf-8")
+        if self.resume_dir is None:
+            assert self.config is not None  # checked in __init__
+            self.config_path.write_text(self.config.to_toml(), encoding="utf-8")
         with open(self.stderr_path, "wb") as stderr:
             self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                             stdout=subprocess.DEVNULL, stderr=stderr)

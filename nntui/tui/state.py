@@ -3,6 +3,9 @@
 `MonitorState.apply` folds engine events (decoded from `metrics.jsonl`) into bounded
 histories and the few values the monitor shows. Every time shown is computed from record
 times, never from the wall clock, so a replay renders the same way every time.
+
+Every history is keyed by the global step. A run resumed from `last.pt` at step S trains the
+steps after S again, so a `start` record with `resumed_from=S` drops what came after S.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ END_STATUS = {
     "diverged": "diverged", "failed": "failed",
 }
 SIGNAL_CODES = {129: "SIGHUP", 130: "SIGINT", 143: "SIGTERM"}
-LIVE_STATUSES = ("starting", "running", "paused", "diverged (paused)", "stopping")
+LIVE_STATUSES = ("starting", "resuming", "running", "paused", "diverged (paused)", "stopping")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ REGRESSION_ROWS = (
 )
 SERIES_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc", "val_mae", "val_r2", "lr",
                "samples_per_s", "grad_norm")
+EPOCH_KEYS = ("val_loss", "train_acc", "val_acc", "val_mae", "val_r2")  # one point per epoch record
 FORMATTERS = {"value": fmt_value, "percent": fmt_percent, "lr": fmt_lr, "rate": fmt_rate}
 
 
@@ -103,6 +107,14 @@ class MonitorState:
         self._active_s = 0.0
         self._active_steps = 0
         self._prev_step: tuple[int, float] | None = None
+        self.awaited_pid: int | None = None
+
+    def await_resume(self, pid: int) -> None:
+        """The records already on disk are history: the run is `resuming` until process `pid`
+        writes its `start` record (the app has just launched it)."""
+        self.version += 1
+        self.awaited_pid = pid
+        self.status = "resuming"
 
     # ------------------------------------------------------------------ events in
 
@@ -121,6 +133,15 @@ class MonitorState:
             self.first_time = event.time
         self.last_time = max(self.last_time or event.time, event.time)
         handler(event)
+        if self.awaited_pid is not None:
+            self._hold_until_resumed(event)
+
+    def _hold_until_resumed(self, event: Event) -> None:
+        """Old records (an old `end` too) must not make the run look over while it restarts."""
+        if isinstance(event, RunStarted) and event.pid == self.awaited_pid:
+            self.awaited_pid = None
+        else:
+            self.status, self.ended, self.alert = "resuming", None, ""
 
     def _on_RunStarted(self, event: RunStarted) -> None:
         self.started, self.ended, self.status, self.alert = event, None, "running", ""
@@ -130,11 +151,25 @@ class MonitorState:
         for name in event.layers:
             self.layers.setdefault(name, LayerHistory(self.layer_recent))
         if event.resumed_from is not None:
-            self._log("info", f"resumed from step {event.resumed_from} on {event.device}")
+            again = self._drop_after(event.resumed_from, event.steps_per_epoch)
+            self._log("info", f"resumed from step {event.resumed_from:,} on {event.device}{again}")
             return
         sizes = f"train {event.train_size:,} / val {event.val_size:,} / test {event.test_size:,}"
         self._log("info", f"started {event.preset} on {event.device} · {event.params:,} params · {sizes}"
                           f" · {event.optimizer or '?'} lr {fmt_lr(event.lr)}")
+
+    def _drop_after(self, step: int, steps_per_epoch: int) -> str:
+        """Drop the history after `step` (it is trained again); what that means for the log."""
+        dropped = {key: self.series[key].drop_after(step) for key in SERIES_KEYS}
+        epochs_dropped = max(dropped[key] for key in EPOCH_KEYS)
+        self.step = step
+        self.epoch = -(-step // max(1, steps_per_epoch))  # the epoch that step `step` belongs to
+        if self.last_epoch is not None and self.last_epoch.step > step:
+            self.last_epoch = None
+        if not epochs_dropped:
+            return ""
+        first = self.epoch + 1 if step % max(1, steps_per_epoch) == 0 else self.epoch
+        return f"; epochs from {first} on are trained again (their earlier records are dropped)"
 
     def _on_StepLogged(self, event: StepLogged) -> None:
         self.step, self.epoch, self.lr = event.step, event.epoch, event.lr
@@ -156,10 +191,10 @@ class MonitorState:
     def _on_EpochEnded(self, event: EpochEnded) -> None:
         self.last_epoch, self.epoch, self.lr = event, event.epoch, event.lr
         self.step = max(self.step, event.step)
-        for key in ("val_loss", "train_acc", "val_acc", "val_mae", "val_r2"):
+        for key in EPOCH_KEYS:
             value = getattr(event, key)
             if value is not None:
-                self.series[key].append(event.epoch, value)
+                self.series[key].append(event.step, value)
         if event.early_stop is not None:
             self.early_stop = event.early_stop
         self._log("epoch", self._epoch_summary(event))
@@ -215,6 +250,7 @@ class MonitorState:
     def process_exited(self, code: int, error: str = "") -> None:
         """The launched training process exited with `code`; `error` is its last stderr line."""
         self.version += 1
+        self.awaited_pid = None
         if self.ended is not None:
             return
         signal_name = SIGNAL_CODES.get(code)
@@ -258,6 +294,11 @@ class MonitorState:
     def live(self) -> bool:
         """Whether the run may still change (it has not ended, failed or vanished)."""
         return self.status in LIVE_STATUSES
+
+    @property
+    def launching(self) -> bool:
+        """Whether the process the app launched has not written its `start` record yet."""
+        return self.started is None or self.awaited_pid is not None
 
     @property
     def paused(self) -> bool:
