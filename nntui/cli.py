@@ -100,7 +100,7 @@ def run(
     if diverge not in ("stop", "pause"):
         fail("--diverge must be stop or pause")
     if not headless:
-        _run_in_app(cfg, run_dir, data_dir, resume is not None, lr if resume else None)
+        _run_in_app(cfg, run_dir, data_dir, resume is not None, lr if resume else None, epochs, device)
     raise typer.Exit(_run_headless(cfg, run_dir, paths.data_dir(data_dir), resume is not None,
                                    lr if resume else None, diverge))
 
@@ -165,13 +165,25 @@ def _run_headless(cfg: "RunConfig", run_dir: Path, data_dir: Path, resume: bool,
         fail(str(error))
 
 
-def _run_in_app(cfg: "RunConfig", run_dir: Path, data_dir: Optional[Path], resume: bool, lr: Optional[float]) -> NoReturn:
+def _run_in_app(cfg: "RunConfig", run_dir: Path, data_dir: Optional[Path], resume: bool, lr: Optional[float],
+                epochs: Optional[int] = None, device: Optional[str] = None) -> NoReturn:
+    """The monitor over a new run of `cfg` in `run_dir`, or over `run_dir` resumed (with the
+    --lr/--epochs/--device the user gave: the child process applies them as `--headless` does)."""
+    from nntui.engine.control import CommandError, parse_lr
     from nntui.tui.app import create_app
+    from nntui.tui.launcher import resume_options
 
-    if resume:
-        fail("--resume opens no monitor: run it with --headless, then `nntui attach latest`")
-    result = create_app(mode="run", runs_dir=run_dir.parent, data_dir=data_dir, config=cfg,
-                        run_name=run_dir.name).run()
+    if not resume:
+        monitor_app = create_app(mode="run", runs_dir=run_dir.parent, data_dir=data_dir, config=cfg,
+                                 run_name=run_dir.name)
+    else:
+        try:
+            new_lr = parse_lr(lr) if lr is not None else None
+        except CommandError as error:
+            fail(f"--lr: {error}")
+        monitor_app = create_app(mode="run", runs_dir=run_dir.parent, data_dir=data_dir, resume_dir=run_dir,
+                                 resume_args=resume_options(lr=new_lr, epochs=epochs, device=device))
+    result = monitor_app.run()
     raise typer.Exit(result if isinstance(result, int) else 0)
 
 

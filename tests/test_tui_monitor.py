@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 import time
@@ -307,3 +308,73 @@ async def test_hangup_exits_and_waits_for_the_child_to_checkpoint(tmp_path, fake
     assert app.return_value == 129
     assert app.shutdown_child() == 143  # the fake trainer's code after a signal
     assert read_records(child.run_dir)[-1]["event"] == "end"
+
+
+# ---------------------------------------------------------------------------------- resumed in the app
+
+RESUMED_CHILD = '''
+import json, os, sys, time
+from pathlib import Path
+from nntui.engine.events import EpochEnded, RunEnded, RunStarted, StepLogged, to_record
+
+argv = sys.argv[1:]
+run_dir = Path(argv[argv.index("--resume") + 1])
+(run_dir.parent / "argv.json").write_text(json.dumps(argv))
+epochs, per_epoch, step = int(argv[argv.index("--epochs") + 1]), 144, 432  # last.pt was at epoch 3
+time.sleep(float(os.environ.get("FAKE_START_DELAY", "0")))  # torch is slow to import
+with open(run_dir / "metrics.jsonl", "a") as out:
+    def write(event):
+        out.write(json.dumps(to_record(event)) + "\\n")
+        out.flush()
+    write(RunStarted("digits-mlp", "cpu", 17226, 1150, 288, 359, step, epochs=epochs, steps_per_epoch=per_epoch,
+                     batch_size=8, optimizer="adam", lr=float(argv[argv.index("--lr") + 1]), pid=os.getpid()))
+    while step < epochs * per_epoch:
+        step += 16
+        write(StepLogged(step, (step - 1) // per_epoch + 1, 0.1, 5e-4, 1.0, 900.0))
+        if step % per_epoch == 0:
+            write(EpochEnded(step // per_epoch, step, 0.1, 0.2, 5e-4, train_acc=0.99, val_acc=0.97))
+        time.sleep(0.02)
+    write(RunEnded("completed", epochs, step, test_loss=0.2, test_acc=0.96, wall_s=9.0))
+'''
+
+
+async def test_run_resume_replays_the_old_records_then_follows_the_resumed_run(tmp_path, monkeypatch):
+    import shutil
+
+    from nntui.tui.launcher import resume_options
+
+    run_dir = tmp_path / "runs" / "killed"
+    shutil.copytree(RUNS / "digits-mlp-paused", run_dir)  # no end record: as a killed run leaves it
+    old_epochs = [r for r in read_records(run_dir) if r["event"] == "epoch"]
+    script = tmp_path / "resumed_child.py"
+    script.write_text(RESUMED_CHILD)
+    real_command = ChildRun.command
+    monkeypatch.setattr(ChildRun, "command", lambda self: [sys.executable, str(script), *real_command(self)[3:]])
+    monkeypatch.setenv("FAKE_START_DELAY", "1.0")
+    with pytest.raises(ValueError):
+        create_app(mode="attach", runs_dir=tmp_path, run_dir=run_dir, resume_dir=run_dir)
+
+    app = create_app(mode="run", runs_dir=tmp_path / "elsewhere", resume_dir=run_dir,
+                     resume_args=resume_options(lr=5e-4, epochs=6))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = monitor(app)
+        state = screen.state
+        await wait_until(pilot, lambda: len(state.series["val_loss"].values()) == len(old_epochs), what="the history")
+        assert state.status == "resuming" and state.started.resumed_from is None  # the old run's start
+        assert not screen.steerable and app.screen.check_action("toggle_pause", ()) is None
+        await pilot.pause(0.2)
+        assert "RESUMING" in str(screen.query_one("#status").render())
+        await wait_until(pilot, lambda: state.started.resumed_from == 432, what="the resumed start")
+        assert state.status == "running" and screen.check_action("toggle_pause", ()) is True
+        assert any("epochs from 4 on are trained again" in line.text for line in state.log)
+        await wait_until(pilot, lambda: state.status == "finished", what="the resumed run's end")
+        await pilot.press("q")  # the run is over: no question
+        await pilot.pause()
+    argv = json.loads((run_dir.parent / "argv.json").read_text())
+    assert argv[:6] == ["run", "--resume", str(run_dir), "--headless", "--runs-dir", str(run_dir.parent)]
+    assert argv[argv.index("--lr") + 1] == "0.0005" and argv[argv.index("--epochs") + 1] == "6"
+    val_loss = state.series["val_loss"]
+    assert val_loss.xs() == [144 * epoch for epoch in range(1, 7)]  # epochs 4 and 5 once, not twice
+    assert val_loss.values()[3:] == [0.2, 0.2, 0.2]
+    assert state.series["train_loss"].xs() == sorted(set(state.series["train_loss"].xs()))
+    assert state.epoch == 6 and app.return_value == 0

@@ -198,3 +198,113 @@ def test_control_lines_prefer_the_trainers_message():
 
     assert describe_control(ControlApplied(5, "lr", 3e-4, "ctl")) == "step 5: lr → 3.00e-04 (ctl)"
     assert describe_control(ControlApplied(5, "pause", None, "tui", "paused at step 5")) == "paused at step 5 (tui)"
+
+
+# ---------------------------------------------------------------------------------- resumed runs
+
+
+def steps_and_epochs(first: int, last: int, *, every: int = 5, per_epoch: int = 10, loss: float = 1.0,
+                     time: float = 1000.0) -> list:
+    """Step records every `every` steps and an epoch record at each epoch end, from `first` to `last`."""
+    events = []
+    for step in range(first, last + 1):
+        if step % every == 0:
+            events.append(StepLogged(step, (step - 1) // per_epoch + 1, loss, 1e-3, 1.0, 100.0, time=time + step))
+        if step % per_epoch == 0:
+            events.append(EpochEnded(step // per_epoch, step, loss, loss + 0.5, 1e-3, train_acc=0.5, val_acc=0.4,
+                                     time=time + step))
+    return events
+
+
+def test_a_resume_from_an_older_checkpoint_supersedes_the_replayed_epochs():
+    state = MonitorState()
+    state.apply(started(epochs=5, steps_per_epoch=10, pid=1))
+    state.apply_all(steps_and_epochs(1, 35, loss=1.0))  # killed at step 35; last.pt was at step 20
+    assert len(state.series["val_loss"].values()) == 3 and state.step == 35
+    state.apply(started(epochs=5, steps_per_epoch=10, resumed_from=20, pid=2, time=2000.0))
+    assert state.step == 20 and state.epoch == 2
+    assert state.series["train_loss"].xs() == [5, 10, 15, 20] and state.series["train_loss"].total == 4
+    assert state.series["val_loss"].xs() == [10, 20]
+    assert "epochs from 3 on are trained again" in state.log[-1].text
+    state.apply_all(steps_and_epochs(21, 50, loss=0.25, time=2000.0))
+    state.apply(RunEnded("completed", 5, 50, wall_s=30.0, time=2051.0))
+    train_loss, val_loss = state.series["train_loss"], state.series["val_loss"]
+    assert train_loss.xs() == list(range(5, 51, 5)) and train_loss.total == 10
+    assert val_loss.xs() == [10, 20, 30, 40, 50]  # epochs 3 and 4 once, from the resumed run
+    assert val_loss.values() == [1.5, 1.5, 0.75, 0.75, 0.75]
+    assert state.epoch == 5 and state.step == 50 and state.status == "finished"
+
+
+def test_a_mid_epoch_checkpoint_drops_that_epochs_old_record():
+    state = MonitorState()
+    state.apply(started(epochs=5, steps_per_epoch=10))
+    state.apply_all(steps_and_epochs(1, 40))
+    state.apply(started(epochs=5, steps_per_epoch=10, resumed_from=25))
+    assert state.epoch == 3 and state.step == 25
+    assert state.series["val_acc"].xs() == [10, 20]
+    assert state.series["train_loss"].xs()[-1] == 25
+    assert "epochs from 3 on" in state.log[-1].text
+
+
+def test_a_resume_with_nothing_to_replay_keeps_the_history():
+    state = MonitorState()
+    state.apply(started(epochs=5, steps_per_epoch=10))
+    state.apply_all(steps_and_epochs(1, 20))
+    state.apply(RunEnded("stopped", 2, 20, time=1021.0))
+    state.apply(started(epochs=5, steps_per_epoch=10, resumed_from=20, time=1100.0))
+    assert state.series["train_loss"].total == 4 and len(state.series["val_loss"].values()) == 2
+    assert state.log[-1].text == "resumed from step 20 on cpu"
+    assert state.status == "running" and state.ended is None
+
+
+def test_history_stays_bounded_across_resumes():
+    state = MonitorState(history=8)
+    state.apply(started(epochs=100, steps_per_epoch=10))
+    state.apply_all(steps_and_epochs(1, 600, every=1))
+    state.apply(started(epochs=100, steps_per_epoch=10, resumed_from=300))
+    for key in ("train_loss", "val_loss"):
+        xs = state.series[key].xs()
+        assert xs and max(xs) <= 300 and len(xs) <= 8
+    state.apply_all(steps_and_epochs(301, 1000, every=1))
+    for key in ("train_loss", "val_loss"):
+        xs = state.series[key].xs()
+        assert len(xs) <= 8 and xs == sorted(xs) and xs[-1] == 1000
+
+
+def test_series_drop_after_forgets_later_points_and_whole_straddling_buckets():
+    from nntui.tui.history import Series
+
+    series = Series(capacity=4)
+    for x in range(1, 10):  # stride 2 after the first halving: buckets end at 2, 4, 6, 8 -> ...
+        series.append(x, float(x))
+    series.append(10, math.nan)
+    assert series.non_finite == 1
+    xs_before = series.xs()
+    dropped = series.drop_after(5)
+    assert all(x <= 5 for x in series.xs()) and series.xs() == [x for x in xs_before if x <= 5]
+    kept = sum(bucket.count for bucket in series.buckets())
+    assert series.total == kept and dropped == 10 - kept and series.non_finite == 0
+    assert series.last == (series.xs()[-1], series.values()[-1])
+    assert series.drop_after(100) == 0
+    series.append(6, 6.0)
+    assert series.latest == 6.0 and series.xs()[-1] == 6
+    assert Series(4).drop_after(1) == 0
+
+
+def test_a_relaunched_run_is_resuming_until_its_own_start_record():
+    state = MonitorState()
+    state.await_resume(pid=4242)
+    assert state.status == "resuming" and state.live and state.launching
+    state.apply(started(pid=100))
+    state.apply_all(steps_and_epochs(1, 20))
+    state.apply(RunEnded("stopped", 2, 20, time=1021.0))
+    assert state.status == "resuming" and state.ended is None and state.launching  # old records
+    assert state.eta_s() is None  # the old run's pace says nothing about when the new process starts
+    assert state.step == 20 and len(state.series["val_loss"].values()) == 2
+    state.apply(started(pid=4242, resumed_from=20, time=1100.0))
+    assert state.status == "running" and not state.launching
+    failing = MonitorState()
+    failing.await_resume(pid=7)
+    failing.apply(started(pid=100))
+    failing.process_exited(2, "run x has no checkpoints/last.pt to resume from")
+    assert failing.status == "failed" and not failing.launching and "last.pt" in failing.alert

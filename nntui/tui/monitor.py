@@ -47,11 +47,14 @@ class MonitorScreen(Screen[None]):
         self.mode = mode
         self.child = child
         self.state = MonitorState()
+        if child is not None and child.resume_dir is not None:
+            self.state.await_resume(child.pid)
         self.child_code: int | None = None
         self._drawn_version = -1
         self._logged = 0
         self._requested_pause: bool | None = None
         self._quitting = False
+        self._steerable_shown = False
         self._note = note
         self._width = 0
 
@@ -116,7 +119,8 @@ class MonitorScreen(Screen[None]):
         if any(type(event).__name__ == "ControlApplied" and event.action in ("pause", "resume")
                for event in message.events):
             self._requested_pause = None
-        if self.state.ended is not None:
+        if self.state.ended is not None or self.steerable != self._steerable_shown:
+            self._steerable_shown = self.steerable  # the footer dims the keys that cannot act now
             self.refresh_bindings()
 
     def on_process_exited(self, message: ProcessExited) -> None:
@@ -176,7 +180,7 @@ class MonitorScreen(Screen[None]):
     @property
     def steerable(self) -> bool:
         """Whether commands can go to the run now (live, started, not read-only)."""
-        return self.mode != "show" and self.state.started is not None and self.state.live and not self._quitting
+        return self.mode != "show" and not self.state.launching and self.state.live and not self._quitting
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in STEER_ACTIONS:
@@ -233,7 +237,7 @@ class MonitorScreen(Screen[None]):
         self._quitting = True
         self.refresh_bindings()
         self.state.note("stopping: waiting for the run to save a checkpoint and exit…", "control")
-        if self.state.started is None:
+        if self.state.launching:  # no channel yet (or only the old run's): a signal it is
             self._exit_when_child_exits(terminate=True)
         else:
             self.steer("stop")

@@ -337,7 +337,7 @@ class MonitorState:
 
     def eta_s(self) -> float | None:
         """Time left at the pace of the running (not paused) stretches so far, or None."""
-        if not self.live or self.paused or not self._active_steps or self.started is None:
+        if not self.live or self.paused or self.launching or not self._active_steps:
             return None
         remaining = max(0, self.total_steps - self.step)
         return remaining * self._active_s / self._active_steps
