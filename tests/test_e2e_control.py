@@ -21,7 +21,8 @@ from nntui.runs import read_records
 
 pytestmark = pytest.mark.slow
 
-LONG = ["--epochs", "200", "--set", "train.log_every=2", "--set", "train.log_interval_s=0"]
+LONG = ["--epochs", "200", "--set", "train.log_every=2", "--set", "train.log_interval_s=0",
+        "--set", "early_stopping.enabled=false", "--set", "data.batch_size=8"]  # minutes, not seconds
 PAIR = ["--epochs", "3", "--seed", "3", "--set", "train.log_every=1", "--set", "train.log_interval_s=0"]
 EXIT_BY_SIGNAL = {"SIGTERM": 143, "SIGINT": 130, "SIGHUP": 129}
 

@@ -29,7 +29,7 @@ def records_of(run_dir, event: str) -> list[dict]:
 async def test_real_run_pause_lr_resume_quit(tmp_path):
     # small batches: thousands of steps, so the run is still going when we steer it
     config = load_config("digits-mlp", ["data.batch_size=4", "train.epochs=30", "train.log_every=5", "train.log_interval_s=0",
-                                        "schedule.name=\"constant\""])
+                                        "schedule.name=\"constant\"", "early_stopping.enabled=false"])
     app = create_app(mode="run", runs_dir=tmp_path, config=config, run_name="e2e")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
