@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nntui import channel, runs
+from nntui import runs
 from nntui.channel import (Ack, ChannelError, ChannelServer, channel_dir, check_private, poll_ack,
                            send_command, submit_nowait, withdraw)
 from nntui.engine.control import Command, Controls
