@@ -105,12 +105,14 @@ def synthetic_mnist(cfg, device: torch.device) -> DataBundle:
     return DataBundle(train, val, test, (1, 28, 28), 10, tuple(map(str, range(10))))
 
 
-def compare(label: str, bundle: DataBundle, cfg, rounds: int) -> float:
+def compare(label: str, bundle: DataBundle, cfg, rounds: int, single_thread: bool = False) -> float:
     device = torch.device("cpu")
     threads = torch.get_num_threads()
     params = sum(p.numel() for p in build_model(cfg.model, bundle.input_shape, bundle.num_outputs).parameters())
     if limit_cpu_threads(cfg, device, params):  # what `nntui run` does; the plain loop gets the same
         print(f"{label}: small MLP on the CPU, both sides use 1 thread (as nntui run does)")
+    elif single_thread:
+        torch.set_num_threads(1)
     plain_loop(bundle, cfg, device)  # warm-up: lazy initialization hits whichever side runs first
     nntui_loop(bundle, cfg, device)
     plain, ours = [], []
@@ -129,14 +131,17 @@ def compare(label: str, bundle: DataBundle, cfg, rounds: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--threads", choices=("default", "one"), default="one",
+                        help="intra-op threads for the MNIST-sized case (one: steadier on a small, shared VM)")
     args = parser.parse_args()
     device = torch.device("cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads by default")
     fixed = ["early_stopping.enabled=false", "schedule.name='constant'", "model.dropout=0.0"]
     digits = load_config("digits-mlp", fixed)  # the preset as users run it: 40 epochs
     compare("digits-mlp (1150 x 64)", build_data(digits, device, Path(tempfile.gettempdir())), digits, args.rounds)
-    mnist = load_config("mnist-mlp", ["train.epochs=1", "data.batch_size=64"])
-    compare("MNIST-sized MLP 784-500-10", synthetic_mnist(mnist, device), mnist, max(2, args.rounds // 2))
+    mnist = load_config("mnist-mlp", ["train.epochs=3", "data.batch_size=64"])
+    compare("MNIST-sized MLP 784-500-10", synthetic_mnist(mnist, device), mnist, max(2, args.rounds // 2),
+            single_thread=args.threads == "one")
 
 
 if __name__ == "__main__":

@@ -218,10 +218,10 @@ class Trainer:
         for inputs, targets in self.data.train.batches(progress.epoch, progress.batch):
             if controls:
                 self._obey(controls.drain())
+            optimizer.zero_grad(set_to_none=True)  # before the forward pass: its memory can be reused
             outputs = model(inputs)
             loss = loss_fn(outputs, targets)
             objective = loss + penalty() if penalty is not None else loss
-            optimizer.zero_grad(set_to_none=True)
             objective.backward()
             progress.step += 1
             progress.batch += 1
