@@ -326,3 +326,55 @@ def test_ctl_stop_ends_the_run_then_it_is_not_running(live):
     assert (end["event"], end["status"]) == ("end", "stopped")
     late = ctl(run_dir, str(run_dir), "pause")
     assert late.returncode == 1 and "is not running (status: stopped)" in one_line(late)
+
+
+@pytest.fixture(scope="module")
+def killed_pair(tmp_path_factory):
+    """A: trained without a break. K: the same with a checkpoint every epoch, SIGKILLed at a random
+    step (no handler runs, nothing is flushed on purpose), then resumed from its last.pt."""
+    root = tmp_path_factory.mktemp("killed")
+    every_epoch = ("--set", "train.checkpoint_every_s=0")
+    proc_a, proc_k = launch(root, "A", *PAIR), launch(root, "K", *PAIR, *every_epoch)
+    kill_after = random.randint(40, 100)  # after the first epoch (36 steps) has been checkpointed
+    signal_at_step(proc_k, root / "runs" / "K", kill_after, signal.SIGKILL)
+    assert finish_cli(proc_a).returncode == 0
+    assert finish_cli(proc_k).returncode == -signal.SIGKILL
+    resumed = run_cli("run", "--resume", "K", "--headless", "--runs-dir", str(root / "runs"), cwd=root)
+    return root / "runs", resumed, kill_after
+
+
+def superseded_dropped(recs: list[dict]) -> list[dict]:
+    """The records that stand after resumes: a resumed start from step S replaces all after S."""
+    kept: list[dict] = []
+    for record in recs:
+        if record["event"] == "start" and record.get("resumed_from") is not None:
+            kept = [r for r in kept if r.get("step", 0) <= record["resumed_from"] or r["event"] == "start"]
+        kept.append(record)
+    return kept
+
+
+def test_run_killed_with_sigkill_then_resumed_equals_the_uninterrupted_one(killed_pair):
+    import torch
+
+    runs, resumed, kill_after = killed_pair
+    assert resumed.returncode == 0, resumed.stderr
+    recs_k = records(runs / "K")
+    starts = [r for r in recs_k if r["event"] == "start"]
+    assert len(starts) == 2 and 36 <= starts[1]["resumed_from"] <= kill_after, (starts, kill_after)
+    recs_a = records(runs / "A")
+    assert without_times(superseded_dropped(recs_k), "epoch") == without_times(recs_a, "epoch"), kill_after
+    assert without_times(recs_k, "end")[-1] == without_times(recs_a, "end")[-1]
+    weights_a = torch_load(runs / "A" / "checkpoints" / "last.pt")["model"]
+    weights_k = torch_load(runs / "K" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(weights_a[key], weights_k[key]) for key in weights_a)
+
+
+def test_headless_divergence_ends_diverged_with_exit_1(tmp_path):
+    result = run_cli("run", "digits-mlp", "--headless", "--runs-dir", str(tmp_path / "runs"), "--epochs", "20",
+                     "--optimizer", "sgd", "--lr", "10", "--set", "model.init=normal", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    end = records(run_dir)[-1]
+    assert end["event"] == "end" and end["status"] == "diverged" and "last good checkpoint" in end["error"]
+    assert "end diverged" in result.stdout.splitlines()[-1]
+    assert torch_load(run_dir / "checkpoints" / "last.pt")["progress"]["step"] < end["step"]
