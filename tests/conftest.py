@@ -87,3 +87,21 @@ def count_records(run_dir: Path, event: str) -> int:
     except FileNotFoundError:
         return 0
     return data.rpartition(b"\n")[0].count(b'"event":"' + event.encode() + b'"')
+
+
+async def pilot_wait_until(pilot, predicate, timeout: float = 20.0, what: str = "a condition") -> None:
+    """Let the app run until `predicate()` holds; fail the test after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def records_of(run_dir: Path, event: str) -> list[dict]:
+    """The records of one kind in a run directory (a partial last line skipped)."""
+    from nntui.runs import read_records
+
+    return [record for record in read_records(run_dir) if record.get("event") == event]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 from conftest import count_records, finish_cli, start_cli
@@ -18,22 +17,15 @@ from nntui.tui.app import create_app
 from nntui.tui.dialogs import ConfirmQuit, LearningRateDialog
 from nntui.tui.follow import EventsArrived
 from nntui.tui.monitor import MonitorScreen
+from conftest import pilot_wait_until as wait_until, records_of as of
 
 # thousands of small steps, every one logged: the run is still going whatever we do to it
 LONG_RUN = ["--set", "data.batch_size=4", "--set", "train.log_interval_s=0", "--set", "train.log_every=1",
             "--set", "schedule.name=constant", "--set", "early_stopping.enabled=false"]
 
 
-async def wait_until(pilot, predicate, timeout: float = 20.0, what: str = "a condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
-def of(run_dir, event: str) -> list[dict]:
-    return [record for record in read_records(run_dir) if record.get("event") == event]
 
 
 def start_headless(tmp_path, *args: str):

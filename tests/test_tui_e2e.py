@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -11,18 +10,11 @@ from nntui.runs import read_records
 from nntui.tui.app import create_app
 from nntui.tui.dialogs import ConfirmQuit, LearningRateDialog
 from nntui.tui.monitor import MonitorScreen
+from conftest import pilot_wait_until as wait_until, records_of
 
 
-async def wait_until(pilot, predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
-def records_of(run_dir, event: str) -> list[dict]:
-    return [record for record in read_records(run_dir) if record.get("event") == event]
 
 
 @pytest.mark.slow

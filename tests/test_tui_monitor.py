@@ -20,6 +20,7 @@ from nntui.tui.follow import EventsArrived
 from nntui.tui.formatting import fmt_percent
 from nntui.tui.launcher import ChildRun
 from nntui.tui.monitor import MonitorScreen
+from conftest import pilot_wait_until as wait_until
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RUNS = FIXTURES / "runs"
@@ -33,12 +34,6 @@ def load_fake_trainer():
     return module
 
 
-async def wait_until(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def monitor(app) -> MonitorScreen:
