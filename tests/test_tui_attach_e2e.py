@@ -142,6 +142,7 @@ async def test_a_killed_run_resumed_in_the_app_replays_its_epochs_once(tmp_path)
         assert isinstance(app.screen, ConfirmQuit)
         await pilot.press("y")
         await wait_until(pilot, lambda: not screen.child.running, 60, what="the run to stop")
+        await wait_until(pilot, lambda: app.return_value is not None, 10, what="the app to exit")
     assert app.return_value == 0
     end = read_records(run_dir)[-1]
     assert end["event"] == "end" and end["status"] == "stopped"
