@@ -308,3 +308,34 @@ def test_a_relaunched_run_is_resuming_until_its_own_start_record():
     failing.apply(started(pid=100))
     failing.process_exited(2, "run x has no checkpoints/last.pt to resume from")
     assert failing.status == "failed" and not failing.launching and "last.pt" in failing.alert
+
+
+def _monitor_sizes(state: MonitorState) -> dict[str, int]:
+    sizes = {f"series.{key}": len(series) for key, series in state.series.items()}
+    sizes.update({f"layer.{name}": len(layer.recent) for name, layer in state.layers.items()})
+    sizes["log"] = len(state.log)
+    return sizes
+
+
+def test_a_long_run_keeps_every_monitor_buffer_at_a_fixed_size():
+    from nntui.engine.events import GradNorms, RunStarted, StepLogged
+
+    state = MonitorState()
+    state.apply(RunStarted("digits-mlp", "cpu", 10, 100, 10, 10, None, epochs=1000, steps_per_epoch=100,
+                           layers=("fc1.weight", "out.weight"), time=0.0))
+    sizes_at = {}
+    for step in range(1, 100_001):
+        state.apply(StepLogged(step, (step - 1) // 100 + 1, 1.0 / step, 1e-3, 0.5, 1000.0, time=step * 0.01))
+        state.apply(GradNorms(step, (("fc1.weight", 0.1), ("out.weight", 0.2)), time=step * 0.01))
+        if step % 100 == 0:
+            epoch = step // 100
+            state.apply(EpochEnded(epoch, step, 1.0 / step, 1.0 / step, 1e-3, train_acc=0.9, val_acc=0.9,
+                                   time=step * 0.01))
+        if step in (20_000, 100_000):
+            sizes_at[step] = _monitor_sizes(state)
+    for step, sizes in sizes_at.items():  # bounded by the capacities, however long the run
+        for key, size in sizes.items():
+            limit = {"log": 2000}.get(key, 32 if key.startswith("layer.") else 512)
+            assert size <= limit, (step, key, size)
+    assert state.series["train_loss"].last == pytest.approx(1.0 / 100_000)
+    assert state.step == 100_000 and state.epoch == 1000
