@@ -337,5 +337,5 @@ def test_a_long_run_keeps_every_monitor_buffer_at_a_fixed_size():
         for key, size in sizes.items():
             limit = {"log": 2000}.get(key, 32 if key.startswith("layer.") else 512)
             assert size <= limit, (step, key, size)
-    assert state.series["train_loss"].last == pytest.approx(1.0 / 100_000)
+    assert state.series["train_loss"].last == (100_000, pytest.approx(1.0 / 100_000))
     assert state.step == 100_000 and state.epoch == 1000
