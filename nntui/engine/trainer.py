@@ -68,18 +68,14 @@ class Trainer:
         self.resumed_from: int | None = None
         self.paused = False
         self.best_weights: dict[str, torch.Tensor] | None = None
-        self._best_state: dict[str, Any] | None = None
+        self._best_state: dict[str, Any] | None = None  # the best epoch not yet in best.pt
         self.error_traceback: str | None = None
         self._session_start = time.monotonic()
-        self._epoch_sums = self._zero_sums()
+        self._epoch_sums = EpochSums(self.device)
         self._last_saved = -math.inf
         self._last_log_s = -math.inf
-        self._best_unsaved = False
 
     # ------------------------------------------------------------------ state
-
-    def _zero_sums(self) -> EpochSums:
-        return EpochSums(self.device)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly where the loop stands (plain types and tensors)."""
@@ -121,7 +117,7 @@ class Trainer:
     def save_checkpoint(self, kind: str = "last") -> Path | None:
         if self.checkpoint_dir is None:
             return None
-        if kind == "last" and self._best_unsaved:
+        if kind == "last" and self._best_state is not None:
             self._save_best()
         path = self.checkpoint_dir / f"{kind}.pt"
         checkpoints.save_atomic(self.state_dict(), path)
@@ -131,13 +127,13 @@ class Trainer:
         return path
 
     def _save_best(self) -> None:
-        """best.pt: the best epoch's full state (kept in memory until the next checkpoint)."""
-        self._best_unsaved = False
-        if self._best_state is not None and self.checkpoint_dir is not None:
+        """Write best.pt: the best epoch's weights, kept in memory until the next checkpoint."""
+        best, self._best_state = self._best_state, None
+        if best is not None and self.checkpoint_dir is not None:
             path = self.checkpoint_dir / "best.pt"
-            checkpoints.save_atomic(self._best_state, path)
-            self.emit(CheckpointSaved(int(self._best_state["progress"]["step"]),
-                                      int(self._best_state["progress"]["epoch"]) - 1, "best", str(path)))
+            checkpoints.save_atomic(best, path)
+            self.emit(CheckpointSaved(int(best["progress"]["step"]), int(best["progress"]["epoch"]) - 1,
+                                      "best", str(path)))
 
     def _checkpoint_due(self) -> bool:
         return time.monotonic() - self._last_saved >= self.cfg.train.checkpoint_every_s
@@ -185,8 +181,7 @@ class Trainer:
         if status == "stopped":
             return self._end(status, reason)
         if status == "diverged":
-            if self._best_unsaved:
-                self._save_best()
+            self._save_best()
             return self._end(status, reason, error=reason)
         if status == "early_stopped" and self.early.restore_best and self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
@@ -274,7 +269,7 @@ class Trainer:
         stop = stop and self.cfg.early_stopping.enabled
         self.schedule.after_epoch(epoch, metrics.get(self.cfg.schedule.monitor))
         self.progress.epoch += 1
-        self._epoch_sums = self._zero_sums()
+        self._epoch_sums = EpochSums(self.device)
         if improved:
             self._keep_best()
         lr = current_lr(self.optimizer)
@@ -298,7 +293,6 @@ class Trainer:
             "progress": {"epoch": progress.epoch, "batch": progress.batch, "step": progress.step},
             "best": {"monitor": self.early.monitor, "value": self.early.best, "epoch": self.early.best_epoch},
         }
-        self._best_unsaved = True
 
     # ------------------------------------------------------------------ commands
 
@@ -342,7 +336,7 @@ class Trainer:
         self.model.load_state_dict(good["model"])
         self.optimizer.load_state_dict(good["optimizer"])
         self.schedule.load_state_dict(good["schedule"])
-        self._epoch_sums = self._zero_sums()
+        self._epoch_sums = EpochSums(self.device)
         self._log_mark = (self._epoch_sums.running_total(), time.monotonic())
         message = (f"{reason}; weights restored from {last} (step {good['progress']['step']}); "
                    "paused: lower the learning rate, then resume")
