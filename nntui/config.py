@@ -169,7 +169,7 @@ class TrainConfig(_Section):
     device: str = "auto"
     grad_clip: float = Field(0.0, ge=0, description="max global grad norm; 0 turns clipping off")
     log_every: int = Field(10, ge=1, le=1_000_000, description="steps between step records, at least")
-    log_interval_s: float = Field(0.05, ge=0, le=3600, description="seconds between step records, at least")
+    log_interval_s: float = Field(0.2, ge=0, le=3600, description="seconds between step records, at least")
     checkpoint_every_s: float = Field(30.0, ge=0, description="least seconds between epoch-end checkpoints")
 
     @field_validator("device")

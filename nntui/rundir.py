@@ -25,6 +25,15 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def record_line(record: dict[str, Any]) -> str:
+    """One `metrics.jsonl` line; NaN and infinities (rare: only a diverging run has them) become null."""
+    try:
+        text = json.dumps(record, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_json_safe(record), separators=(",", ":"))
+    return text + "\n"
+
+
 def write_atomic(path: Path, text: str) -> None:
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
@@ -48,8 +57,7 @@ class RunDirWriter:
         self.config = config
 
     def __call__(self, event: Event) -> None:
-        record = _json_safe(to_record(event))
-        self._stream.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._stream.write(record_line(to_record(event)))
         self._stream.flush()
         if isinstance(event, RunStarted):
             self._started = event

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nntui.config import RunConfig
+from nntui.engine.allocator import keep_freed_memory
 from nntui.engine.control import Command, Controls
 from nntui.engine.events import Event, RunEnded
 
@@ -157,6 +158,7 @@ def _run(request: RunRequest, device: Any, controls: Controls) -> int:
         _note(f"{received[0]} before training started: nothing written")
         return HANDLED_SIGNALS[received[0]]
     limit_cpu_threads(cfg, device, sum(p.numel() for p in model.parameters()))
+    keep_freed_memory()
     sinks: list[Callable[[Event], None]] = []
 
     def emit(event: Event) -> None:

@@ -12,7 +12,7 @@ from nntui.config import RunConfig, load_config
 from nntui.engine.early_stopping import EarlyStopping
 from nntui.engine.events import (EarlyStopStatus, EpochEnded, GradNorms, RunEnded, RunStarted, from_record,
                                  to_record)
-from nntui.engine.gradients import GradNormProbe
+from nntui.engine.gradients import GradNormProbe, global_norm
 from nntui.engine.optim import LRSchedule, build_optimizer
 from nntui.engine.regularization import build_penalty
 
@@ -163,8 +163,17 @@ def test_grad_norms_match_per_parameter_norms():
     model(torch.randn(8, 5)).pow(2).sum().backward()
     norms = GradNormProbe(model).norms().tolist()
     expected = [p.grad.norm().item() for p in model.parameters()]
-    assert norms[:-1] == pytest.approx(expected, rel=1e-5)
-    assert norms[-1] == pytest.approx(math.sqrt(sum(v * v for v in expected)), rel=1e-5)
+    assert norms == pytest.approx(expected, rel=1e-5)
+    all_grads = torch.cat([p.grad.flatten() for p in model.parameters()])
+    assert global_norm(norms) == pytest.approx(all_grads.norm().item(), rel=1e-5)
+
+
+def test_grad_norms_are_zero_for_parameters_without_gradients():
+    model = nn.Sequential(nn.Linear(5, 4), nn.Linear(4, 3))
+    model[1](torch.randn(2, 4)).sum().backward()  # the first layer gets no gradient
+    norms = GradNormProbe(model).norms().tolist()
+    assert norms[:2] == [0.0, 0.0]
+    assert norms[2] == pytest.approx(model[1].weight.grad.norm().item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("event", [

@@ -12,61 +12,80 @@ _FLUSH_EVERY = 64  # steps; bounds the memory held by pending outputs
 class EpochSums:
     """The epoch's loss * samples and correct predictions (on the device) and sample count (host).
 
-    Each step only keeps references to its detached loss and outputs; `flush` folds them in with
-    a handful of batched ops. Nothing here waits for the device: reading values is the caller's
-    (log-interval) sync.
+    Each step only keeps references to its detached loss (and, for classification, its outputs
+    and targets); `flush` folds them in with a few batched ops instead of a kernel or two per
+    step. The loss is not recomputed from the outputs: on a CPU, log-softmax over the epoch's
+    outputs costs as much as the steps' own. Nothing here waits for the device: reading values
+    is the caller's (log-interval) sync. The sums stay None until the first fold.
     """
 
-    def __init__(self, device: torch.device, loss: torch.Tensor | None = None,
+    def __init__(self, device: torch.device, classification: bool, loss: torch.Tensor | None = None,
                  correct: torch.Tensor | None = None, count: int = 0) -> None:
-        dtype = torch.float32 if device.type == "mps" else torch.float64
-        self.loss = loss if loss is not None else torch.zeros((), dtype=dtype, device=device)
-        self.correct = correct if correct is not None else torch.zeros((), dtype=torch.int64, device=device)
+        self.dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.classification = classification
+        self.loss = loss
+        self.correct = correct
         self.count = count
         self._losses: list[torch.Tensor] = []
         self._sizes: list[int] = []
         self._outputs: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
 
-    def add(self, loss: torch.Tensor, size: int, outputs: torch.Tensor | None = None,
-            targets: torch.Tensor | None = None) -> None:
-        """Record one step (outputs and targets only for classification)."""
+    def add(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """Record one step: its mean loss, model outputs and targets."""
+        size = targets.shape[0]
         self._losses.append(loss.detach())
         self._sizes.append(size)
         self.count += size
-        if outputs is not None:
+        if self.classification:
             self._outputs.append(outputs.detach())
-            self._targets.append(targets)  # type: ignore[arg-type]
+            self._targets.append(targets)
         if len(self._losses) >= _FLUSH_EVERY:
             self.flush()
 
     def _pending_loss(self) -> torch.Tensor:
-        losses, sizes = torch.stack(self._losses), self._sizes
-        if len(set(sizes)) == 1:
-            return losses.sum() * sizes[0]
-        # an epoch's short last batch: python scalars, so no host-to-device copy
-        return torch.stack([loss * size for loss, size in zip(losses, sizes)]).sum()
+        """Sum of loss * batch size over the pending steps: one stack and one multiply per run of
+        equal batch sizes (an epoch's short last batch is the usual odd one)."""
+        losses, sizes = self._losses, self._sizes
+        total: torch.Tensor | None = None
+        start = 0
+        for end in range(1, len(sizes) + 1):
+            if end < len(sizes) and sizes[end] == sizes[start]:
+                continue
+            run = losses[start] if end - start == 1 else torch.stack(losses[start:end]).sum()
+            part = run * sizes[start]  # a python scalar: no host-to-device copy
+            total = part if total is None else total + part
+            start = end
+        assert total is not None
+        return total
+
+    def _plus_pending(self) -> torch.Tensor:
+        pending = self._pending_loss().to(self.dtype)
+        return pending if self.loss is None else self.loss + pending
 
     def flush(self) -> None:
         if not self._losses:
             return
-        self.loss += self._pending_loss()
+        self.loss = self._plus_pending()  # rebound, never updated in place: running totals stay valid
         if self._outputs:
-            predicted = torch.cat(self._outputs).argmax(1)
-            self.correct += (predicted == torch.cat(self._targets)).sum()
+            outputs = self._outputs[0] if len(self._outputs) == 1 else torch.cat(self._outputs)
+            targets = self._targets[0] if len(self._targets) == 1 else torch.cat(self._targets)
+            correct = outputs.argmax(1).eq(targets).sum()
+            self.correct = correct if self.correct is None else self.correct + correct
         self._losses, self._sizes, self._outputs, self._targets = [], [], [], []
 
-    def running_total(self) -> tuple[torch.Tensor, int]:
+    def running_total(self) -> tuple[torch.Tensor | None, int]:
         """(loss * samples, samples) so far, pending steps included, without folding them in:
         folds happen at fixed steps only, so when and how often the caller looks (log intervals,
-        resumes) never changes the floating-point sums of the epoch."""
+        resumes) never changes the floating-point sums of the epoch. None before any step."""
         if not self._losses:
-            return self.loss.clone(), self.count
-        return self.loss + self._pending_loss(), self.count
+            return self.loss, self.count
+        return self._plus_pending(), self.count
 
     def totals(self) -> tuple[float, int, int]:
         self.flush()
-        return float(self.loss), int(self.correct), self.count
+        loss = float(self.loss) if self.loss is not None else 0.0
+        return loss, int(self.correct) if self.correct is not None else 0, self.count
 
     def to_state(self) -> dict[str, Any]:
         """Sums and the steps not folded in yet: folding at the same steps after a resume keeps
@@ -74,13 +93,20 @@ class EpochSums:
         def on_host(items: list[torch.Tensor]) -> list[torch.Tensor]:
             return [item.detach().cpu() for item in items]
 
-        return {"loss": self.loss.detach().cpu(), "correct": self.correct.detach().cpu(), "count": self.count,
-                "pending_losses": on_host(self._losses), "pending_sizes": list(self._sizes),
-                "pending_outputs": on_host(self._outputs), "pending_targets": on_host(self._targets)}
+        state: dict[str, Any] = {"count": self.count, "pending_sizes": list(self._sizes),
+                                 "pending_losses": on_host(self._losses), "pending_outputs": on_host(self._outputs),
+                                 "pending_targets": on_host(self._targets)}
+        if self.loss is not None:
+            state["loss"] = self.loss.detach().cpu()
+        if self.correct is not None:
+            state["correct"] = self.correct.detach().cpu()
+        return state
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], device: torch.device) -> "EpochSums":
-        sums = cls(device, state["loss"].to(device), state["correct"].to(device), int(state["count"]))
+    def from_state(cls, state: dict[str, Any], device: torch.device, classification: bool) -> "EpochSums":
+        loss, correct = state.get("loss"), state.get("correct")
+        sums = cls(device, classification, loss.to(device) if loss is not None else None,
+                   correct.to(device) if correct is not None else None, int(state["count"]))
         sums._losses = [item.to(device) for item in state.get("pending_losses", [])]
         sums._sizes = [int(size) for size in state.get("pending_sizes", [])]
         sums._outputs = [item.to(device) for item in state.get("pending_outputs", [])]

@@ -41,16 +41,17 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
         outputs = model(inputs)
         count += targets.shape[0]
         if classification:
-            values = [nn.functional.cross_entropy(outputs, targets, reduction="sum"),
-                      (outputs.argmax(1) == targets).sum()]
+            values = [nn.functional.cross_entropy(outputs, targets, reduction="sum").to(dtype),
+                      outputs.argmax(1).eq(targets).sum(dtype=dtype)]
         else:
             err = outputs - targets
-            values = [err.pow(2).sum(), err.abs().sum(), targets.sum(), targets.pow(2).sum()]
-        rows.append(torch.stack([value.to(dtype) for value in values]))
+            values = [err.pow(2).sum().to(dtype), err.abs().sum().to(dtype), targets.sum().to(dtype),
+                      targets.pow(2).sum().to(dtype)]
+        rows.append(torch.stack(values))
     model.train(was_training)
     if count == 0:
         return None
-    totals = torch.stack(rows).sum(0).tolist()  # the pass's one host sync
+    totals = (rows[0] if len(rows) == 1 else torch.stack(rows).sum(0)).tolist()  # the pass's one host sync
     if classification:
         return Evaluation(totals[0] / count, acc=totals[1] / count)
     sq_sum, abs_sum, y_sum, y2_sum = totals

@@ -8,6 +8,7 @@ No torch here: readers of run directories must not pay for importing it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
@@ -139,18 +140,23 @@ _TASK_KEYS = {"train_acc", "val_acc", "val_mae", "val_r2", "test_acc", "test_mae
 def to_record(event: Event) -> dict[str, Any]:
     """The JSON-ready `metrics.jsonl` record of an event."""
     record: dict[str, Any] = {"event": event.EVENT}
-    for item in dataclasses.fields(event):
-        value = getattr(event, item.name)
-        if value is None and item.name in _TASK_KEYS:
+    for name in _field_names(type(event)):
+        value = getattr(event, name)
+        if value is None and name in _TASK_KEYS:
             continue
         if isinstance(value, EarlyStopStatus):
             value = dataclasses.asdict(value)
-        elif item.name == "norms":
+        elif name == "norms":
             value = dict(value)
         elif isinstance(value, tuple):
             value = list(value)
-        record[item.name] = value
+        record[name] = value
     return record
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(item.name for item in dataclasses.fields(cls))
 
 
 def from_record(record: dict[str, Any]) -> Event | None:

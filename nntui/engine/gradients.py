@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 
 class GradNormProbe:
-    """Computes the L2 norm of every parameter's gradient, and the global norm, as one tensor."""
+    """Computes the L2 norm of every parameter's gradient as one tensor."""
 
     def __init__(self, model: nn.Module) -> None:
         named = [(name, param) for name, param in model.named_parameters() if param.requires_grad]
@@ -15,16 +18,22 @@ class GradNormProbe:
         self._params = [param for _, param in named]
 
     def norms(self) -> torch.Tensor:
-        """A 1-D tensor: each parameter's gradient norm (0 where there is none), then the global norm.
+        """A 1-D float32 tensor: each parameter's gradient norm (0 where there is none).
 
         Stays on the device: nothing here waits for the GPU.
         """
         grads = [param.grad for param in self._params]
         present = [grad for grad in grads if grad is not None]
         if not present:
-            return torch.zeros(len(grads) + 1)
-        norms = iter(torch._foreach_norm(present))
-        device = present[0].device
-        zero = torch.zeros((), device=device)
-        per_param = torch.stack([next(norms) if grad is not None else zero for grad in grads])
-        return torch.cat([per_param.float(), torch.linalg.vector_norm(per_param.float()).reshape(1)])
+            return torch.zeros(len(grads))
+        norms = torch._foreach_norm(present)
+        if len(present) < len(grads):
+            found = iter(norms)
+            zero = torch.zeros((), dtype=present[0].dtype, device=present[0].device)
+            norms = [next(found) if grad is not None else zero for grad in grads]
+        return torch.stack(norms).float()
+
+
+def global_norm(per_parameter: Sequence[float]) -> float:
+    """The L2 norm of all gradients together, from the per-parameter norms (on the host, after the sync)."""
+    return math.hypot(*per_parameter)

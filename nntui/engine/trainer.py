@@ -21,7 +21,7 @@ from nntui.engine.epoch_sums import EpochSums
 from nntui.engine.evaluate import Evaluation, evaluate, loss_function
 from nntui.engine.events import (CheckpointSaved, ControlApplied, EpochEnded, Event, GradNorms, RunEnded,
                                  RunStarted, StepLogged)
-from nntui.engine.gradients import GradNormProbe
+from nntui.engine.gradients import GradNormProbe, global_norm
 from nntui.engine.optim import LRSchedule, build_optimizer, current_lr
 from nntui.engine.regularization import build_penalty
 
@@ -71,7 +71,7 @@ class Trainer:
         self._best_state: dict[str, Any] | None = None  # the best epoch not yet in best.pt
         self.error_traceback: str | None = None
         self._session_start = time.monotonic()
-        self._epoch_sums = EpochSums(self.device)
+        self._epoch_sums = EpochSums(self.device, self.task == "classification")
         self._last_saved = -math.inf
         self._last_log_s = -math.inf
 
@@ -101,7 +101,7 @@ class Trainer:
         checkpoints.set_rng_state(state["rng"])
         p = state["progress"]
         self.progress = Progress(int(p["epoch"]), int(p["batch"]), int(p["step"]), float(p["wall_s"]))
-        self._epoch_sums = EpochSums.from_state(state["epoch_sums"], self.device)
+        self._epoch_sums = EpochSums.from_state(state["epoch_sums"], self.device, self.task == "classification")
         self._session_start = time.monotonic()
 
     def resume_from(self, path: Path) -> None:
@@ -205,7 +205,6 @@ class Trainer:
         log_every, clip = self.cfg.train.log_every, self.cfg.train.grad_clip
         min_log_s, last_batch = self.cfg.train.log_interval_s, len(self.data.train)
         final_epoch = progress.epoch == self.cfg.train.epochs  # its last step is always logged
-        classification = self.task == "classification"
         sums, penalty, loss_fn, controls = self._epoch_sums, self.penalty, self.loss_fn, self.controls
         params = [p for p in model.parameters() if p.requires_grad]
         self._log_mark = (sums.running_total(), time.monotonic())
@@ -228,10 +227,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
             optimizer.step()
             self.schedule.after_batch(progress.step)
-            if classification:
-                sums.add(loss, targets.shape[0], outputs, targets)
-            else:
-                sums.add(loss, targets.shape[0])
+            sums.add(loss, outputs, targets)
             if logging:
                 self._log_step(norms)
         progress.batch = 0
@@ -240,7 +236,8 @@ class Trainer:
         """The one host sync of a log interval: interval loss, gradient norms, throughput."""
         (marked_loss, marked_count), marked_time = self._log_mark
         current_loss, current_count = self._epoch_sums.running_total()
-        values = torch.cat([(current_loss - marked_loss).reshape(1), norms.to(current_loss)]).tolist()
+        interval_loss = _difference(current_loss, marked_loss, like=norms)
+        values = torch.cat([interval_loss.reshape(1), norms.to(interval_loss)]).tolist()
         now = self._last_log_s = time.monotonic()
         self._log_mark = ((current_loss, current_count), now)
         count = current_count - marked_count
@@ -249,9 +246,9 @@ class Trainer:
         if not math.isfinite(loss):
             self._diverged(f"the loss became {loss} by step {self.progress.step}")
         step, epoch = self.progress.step, self.progress.epoch
-        self.emit(StepLogged(step, epoch, loss, current_lr(self.optimizer), grad_values[-1],
+        self.emit(StepLogged(step, epoch, loss, current_lr(self.optimizer), global_norm(grad_values),
                              count / max(now - marked_time, 1e-9)))
-        self.emit(GradNorms(step, tuple(zip(self.probe.names, grad_values[:-1]))))
+        self.emit(GradNorms(step, tuple(zip(self.probe.names, grad_values))))
 
     def _end_epoch(self) -> bool:
         """Validate, schedule, checkpoint and report an epoch. Returns whether to stop early."""
@@ -269,7 +266,7 @@ class Trainer:
         stop = stop and self.cfg.early_stopping.enabled
         self.schedule.after_epoch(epoch, metrics.get(self.cfg.schedule.monitor))
         self.progress.epoch += 1
-        self._epoch_sums = EpochSums(self.device)
+        self._epoch_sums = EpochSums(self.device, self.task == "classification")
         if improved:
             self._keep_best()
         lr = current_lr(self.optimizer)
@@ -336,13 +333,20 @@ class Trainer:
         self.model.load_state_dict(good["model"])
         self.optimizer.load_state_dict(good["optimizer"])
         self.schedule.load_state_dict(good["schedule"])
-        self._epoch_sums = EpochSums(self.device)
+        self._epoch_sums = EpochSums(self.device, self.task == "classification")
         self._log_mark = (self._epoch_sums.running_total(), time.monotonic())
         message = (f"{reason}; weights restored from {last} (step {good['progress']['step']}); "
                    "paused: lower the learning rate, then resume")
         self.emit(ControlApplied(self.progress.step, "pause", None, "divergence", message))
         self.paused = True
         self._obey([])
+
+
+def _difference(current: torch.Tensor | None, marked: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """current - marked, where None stands for a sum with nothing in it yet."""
+    if current is None:
+        return like.new_zeros(())
+    return current if marked is None else current - marked
 
 
 def one_line(error: BaseException) -> str:
