@@ -10,6 +10,7 @@ from torch import nn
 
 from nntui.config import load_config
 from nntui.engine.epoch_sums import EpochSums
+from nntui.engine.evaluate import predicted_classes
 from nntui.engine.events import EpochEnded, StepLogged
 from tests.test_trainer import make_trainer
 
@@ -90,3 +91,8 @@ def test_epoch_metrics_are_those_of_the_data_seen(tmp_path):
              for previous, event in zip([0] + [e.step for e in logged], logged)]
     assert sum(sizes) == total
     assert sum(event.loss * size for event, size in zip(logged, sizes)) / total == pytest.approx(expected_loss, rel=1e-5)
+
+
+def test_predicted_classes_are_argmax_with_first_index_on_ties():
+    outputs = torch.tensor([[0.1, 2.0, 2.0], [5.0, 5.0, -1.0], [0.0, 0.0, 0.0], [-3.0, -2.0, -1.0]])
+    assert predicted_classes(outputs).tolist() == outputs.argmax(1).tolist() == [1, 0, 0, 2]

@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 
+from nntui.engine.evaluate import predicted_classes
+
 _FLUSH_EVERY = 64  # steps; bounds the memory held by pending outputs
 
 
@@ -70,7 +72,7 @@ class EpochSums:
         if self._outputs:
             outputs = self._outputs[0] if len(self._outputs) == 1 else torch.cat(self._outputs)
             targets = self._targets[0] if len(self._targets) == 1 else torch.cat(self._targets)
-            correct = outputs.argmax(1).eq(targets).sum()
+            correct = predicted_classes(outputs).eq(targets).sum()
             self.correct = correct if self.correct is None else self.correct + correct
         self._losses, self._sizes, self._outputs, self._targets = [], [], [], []
 
