@@ -190,3 +190,29 @@ def test_grad_clip_bounds_the_update(small_digits):
     steps = trainer.progress.step
     moved = math.sqrt(sum(((p.detach() - b) ** 2).sum().item() for p, b in zip(trainer.model.parameters(), before)))
     assert moved <= 1.0 * 0.001 * steps * 1.001
+
+
+def test_best_weights_are_those_of_the_best_epoch(small_digits, tmp_path):
+    """Several improvements reuse one buffer for the best weights: what is restored and saved must
+    still be the weights as they were at the end of the best epoch, not later ones."""
+    cfg = small_digits("train.epochs=12", "early_stopping.patience=3", "early_stopping.restore_best=true",
+                       "optim.lr=0.05", "schedule.name='constant'")
+    snapshots: dict[int, dict[str, torch.Tensor]] = {}
+    events: list = []
+
+    def sink(event):
+        events.append(event)
+        if isinstance(event, EpochEnded):
+            snapshots[event.epoch] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    trainer, _ = make_trainer(cfg, tmp_path, events=events)
+    trainer.emit = sink
+    end = trainer.run()
+    improvements = [e.epoch for e in epochs_of(events) if e.early_stop and e.early_stop.wait == 0]
+    assert len(improvements) >= 2 and end.best_epoch == improvements[-1]
+    expected = snapshots[end.best_epoch]
+    assert any(not torch.equal(expected[k], snapshots[max(snapshots)][k]) for k in expected)  # weights moved on
+    saved = checkpoints.load(tmp_path / "checkpoints" / "best.pt")["model"]
+    for name, tensor in expected.items():
+        assert torch.equal(saved[name], tensor), name
+        assert torch.equal(trainer.best_weights[name], tensor), name

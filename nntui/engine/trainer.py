@@ -283,7 +283,11 @@ class Trainer:
         """Remember the best epoch's weights; best.pt is written with the next last.pt (epochs can be
         very short). best.pt holds the model, not the optimizer: it is for using the model, while
         last.pt is for resuming."""
-        self.best_weights = {name: tensor.detach().clone() for name, tensor in self.model.state_dict().items()}
+        state = self.model.state_dict()
+        if self.best_weights is None or self.best_weights.keys() != state.keys():
+            self.best_weights = {name: tensor.detach().clone() for name, tensor in state.items()}
+        else:  # one fused copy into the previous best's buffers (best.pt already has it, or gets this one)
+            torch._foreach_copy_(list(self.best_weights.values()), list(state.values()))
         progress = self.progress
         self._best_state = {
             "format": 1, "model": self.best_weights, "config": self._config_dict,
