@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import subprocess
@@ -114,11 +115,18 @@ def live_run(tmp_path):
     thread.join(5)
 
 
-async def test_space_pauses_and_resumes_a_live_run(live_run):
+@contextlib.asynccontextmanager
+async def attached(live_run):
+    """The app attached to the live fake run at 80x24, once it shows steps: (app, pilot, screen)."""
     app = create_app(mode="attach", runs_dir=live_run.run_dir.parent, run_dir=live_run.run_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = monitor(app)
         await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+        yield app, pilot, screen
+
+
+async def test_space_pauses_and_resumes_a_live_run(live_run):
+    async with attached(live_run) as (app, pilot, screen):
         await pilot.press("space")
         await wait_until(pilot, lambda: screen.state.status == "paused", what="paused")
         assert live_run.commands == [("pause", None)] and live_run.paused
@@ -137,10 +145,7 @@ async def test_space_pauses_and_resumes_a_live_run(live_run):
 
 
 async def test_lr_dialog_rejects_nan_and_applies_3e_4(live_run):
-    app = create_app(mode="attach", runs_dir=live_run.run_dir.parent, run_dir=live_run.run_dir)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = monitor(app)
-        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+    async with attached(live_run) as (app, pilot, screen):
         await pilot.press("l")
         await pilot.pause()
         dialog = app.screen
@@ -166,10 +171,7 @@ async def test_lr_dialog_rejects_nan_and_applies_3e_4(live_run):
 
 
 async def test_palette_offers_the_monitor_actions(live_run):
-    app = create_app(mode="attach", runs_dir=live_run.run_dir.parent, run_dir=live_run.run_dir)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = monitor(app)
-        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+    async with attached(live_run) as (app, pilot, screen):
         titles = [command.title for command in app.get_system_commands(screen)]
         for title in ("Pause / resume", "Set learning rate", "Checkpoint now", "Detach", "Help: keys"):
             assert title in titles
@@ -248,10 +250,7 @@ async def test_app_exit_does_not_orphan_the_child(tmp_path, fake_child):
 
 
 async def test_palette_runs_pause(live_run):
-    app = create_app(mode="attach", runs_dir=live_run.run_dir.parent, run_dir=live_run.run_dir)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = monitor(app)
-        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+    async with attached(live_run) as (app, pilot, screen):
         await pilot.press("ctrl+p")
         await pilot.pause(0.2)
         await pilot.press(*"pause")

@@ -47,13 +47,12 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
         outputs = model(inputs)
         count += targets.shape[0]
         if classification:
-            values = [nn.functional.cross_entropy(outputs, targets, reduction="sum").to(dtype),
-                      predicted_classes(outputs).eq(targets).sum(dtype=dtype)]
+            values = [nn.functional.cross_entropy(outputs, targets, reduction="sum"),
+                      predicted_classes(outputs).eq(targets).sum()]  # stacked as a float: exact below 2**24
         else:
             err = outputs - targets
-            values = [err.pow(2).sum().to(dtype), err.abs().sum().to(dtype), targets.sum().to(dtype),
-                      targets.pow(2).sum().to(dtype)]
-        rows.append(torch.stack(values))
+            values = [err.pow(2).sum(), err.abs().sum(), targets.sum(), targets.pow(2).sum()]
+        rows.append(torch.stack(values).to(dtype))
     model.train(was_training)
     if count == 0:
         return None

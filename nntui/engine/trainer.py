@@ -71,11 +71,14 @@ class Trainer:
         self._best_state: dict[str, Any] | None = None  # the best epoch not yet in best.pt
         self.error_traceback: str | None = None
         self._session_start = time.monotonic()
-        self._epoch_sums = EpochSums(self.device, self.task == "classification")
+        self._epoch_sums = self._new_epoch_sums()
         self._last_saved = -math.inf
         self._last_log_s = -math.inf
 
     # ------------------------------------------------------------------ state
+
+    def _new_epoch_sums(self) -> EpochSums:
+        return EpochSums(self.device, self.task == "classification")
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly where the loop stands (plain types and tensors)."""
@@ -266,7 +269,7 @@ class Trainer:
         stop = stop and self.cfg.early_stopping.enabled
         self.schedule.after_epoch(epoch, metrics.get(self.cfg.schedule.monitor))
         self.progress.epoch += 1
-        self._epoch_sums = EpochSums(self.device, self.task == "classification")
+        self._epoch_sums = self._new_epoch_sums()
         if improved:
             self._keep_best()
         lr = current_lr(self.optimizer)
@@ -337,7 +340,7 @@ class Trainer:
         self.model.load_state_dict(good["model"])
         self.optimizer.load_state_dict(good["optimizer"])
         self.schedule.load_state_dict(good["schedule"])
-        self._epoch_sums = EpochSums(self.device, self.task == "classification")
+        self._epoch_sums = self._new_epoch_sums()
         self._log_mark = (self._epoch_sums.running_total(), time.monotonic())
         message = (f"{reason}; weights restored from {last} (step {good['progress']['step']}); "
                    "paused: lower the learning rate, then resume")
