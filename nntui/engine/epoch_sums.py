@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -9,6 +10,12 @@ import torch
 from nntui.engine.evaluate import predicted_classes
 
 _FLUSH_EVERY = 64  # steps; bounds the memory held by pending outputs
+
+
+@functools.lru_cache(maxsize=16)
+def _batch_sizes(sizes: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The pending steps' batch sizes as a tensor; an epoch repeats the same few patterns."""
+    return torch.tensor(sizes, dtype=dtype, device=device)
 
 
 class EpochSums:
@@ -46,23 +53,13 @@ class EpochSums:
             self.flush()
 
     def _pending_loss(self) -> torch.Tensor:
-        """Sum of loss * batch size over the pending steps: one stack and one multiply per run of
-        equal batch sizes (an epoch's short last batch is the usual odd one)."""
-        losses, sizes = self._losses, self._sizes
-        total: torch.Tensor | None = None
-        start = 0
-        for end in range(1, len(sizes) + 1):
-            if end < len(sizes) and sizes[end] == sizes[start]:
-                continue
-            run = losses[start] if end - start == 1 else torch.stack(losses[start:end]).sum()
-            part = run * sizes[start]  # a python scalar: no host-to-device copy
-            total = part if total is None else total + part
-            start = end
-        assert total is not None
-        return total
+        """Sum of loss * batch size over the pending steps, in three ops: stack, cast, dot with the
+        batch sizes (a tensor made once per pattern of sizes, so no per-fold host-to-device copy)."""
+        losses = torch.stack(self._losses).to(self.dtype)
+        return losses @ _batch_sizes(tuple(self._sizes), self.dtype, losses.device)
 
     def _plus_pending(self) -> torch.Tensor:
-        pending = self._pending_loss().to(self.dtype)
+        pending = self._pending_loss()
         return pending if self.loss is None else self.loss + pending
 
     def flush(self) -> None:
