@@ -25,12 +25,16 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+_STRICT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # built once, not per record
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def record_line(record: dict[str, Any]) -> str:
     """One `metrics.jsonl` line; NaN and infinities (rare: only a diverging run has them) become null."""
     try:
-        text = json.dumps(record, separators=(",", ":"), allow_nan=False)
+        text = _STRICT_ENCODER.encode(record)
     except ValueError:
-        text = json.dumps(_json_safe(record), separators=(",", ":"))
+        text = _ENCODER.encode(_json_safe(record))
     return text + "\n"
 
 

@@ -13,6 +13,7 @@ from nntui.data import build_data
 from nntui.engine import checkpoints
 from nntui.engine.control import Command, Controls
 from nntui.engine.events import ControlApplied, EpochEnded, RunEnded, StepLogged
+from nntui.engine.optim import LRSchedule, current_lr
 from nntui.engine.trainer import Trainer
 from nntui.models import build_model
 
@@ -113,13 +114,10 @@ def run_to_end(cfg, tmp_path, stop_at_step=None):
     controls = Controls()
     trainer, events = make_trainer(cfg, tmp_path, controls)
     if stop_at_step is not None:
-        original = trainer.schedule.after_batch
-
-        def after_batch(step):
-            original(step)
-            if step == stop_at_step:
+        def after_step(_optimizer, _args, _kwargs):  # the stop arrives during step `stop_at_step`
+            if trainer.progress.step == stop_at_step:
                 controls.submit(Command("stop", "SIGTERM", "signal"))
-        trainer.schedule.after_batch = after_batch
+        trainer.optimizer.register_step_post_hook(after_step)
     return trainer, trainer.run(), events
 
 
@@ -216,3 +214,24 @@ def test_best_weights_are_those_of_the_best_epoch(small_digits, tmp_path):
     for name, tensor in expected.items():
         assert torch.equal(saved[name], tensor), name
         assert torch.equal(trainer.best_weights[name], tensor), name
+
+
+@pytest.mark.parametrize("schedule", [
+    ["schedule.name='onecycle'", "optim.lr=0.01"],
+    ["schedule.name='cosine'", "schedule.warmup_epochs=1"],
+])
+def test_per_batch_schedules_move_the_lr_within_an_epoch(small_digits, schedule):
+    """onecycle and warmup act after every batch: the step records of one epoch see the LR move
+    as torch's schedulers move it (the trainer skips the per-batch call only when it does nothing)."""
+    cfg = small_digits("train.epochs=2", *schedule)
+    trainer, events = make_trainer(cfg)
+    reference = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optim.lr)
+    expected = LRSchedule(reference, cfg, len(trainer.data.train))
+    lrs = {0: current_lr(reference)}
+    for step in range(1, len(trainer.data.train) + 1):
+        expected.after_batch(step)
+        lrs[step] = current_lr(reference)
+    trainer.run()
+    logged = [(e.step, e.lr) for e in events if isinstance(e, StepLogged) and e.epoch == 1]
+    assert len(logged) > 3 and len({lr for _, lr in logged}) == len(logged)  # a new LR at every record
+    assert all(lr == pytest.approx(lrs[step], rel=1e-12) for step, lr in logged)

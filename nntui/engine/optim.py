@@ -69,6 +69,11 @@ class LRSchedule:
                                            total_steps=cfg.train.epochs * steps_per_epoch)
         return None
 
+    @property
+    def acts_after_batches(self) -> bool:
+        """Whether `after_batch` ever does anything (onecycle or a warmup): callers may skip it."""
+        return self.per_batch or self.warmup is not None
+
     def after_batch(self, global_step: int) -> None:
         """Called after each optimizer step (`global_step` counts from 1)."""
         if self.per_batch:

@@ -68,6 +68,7 @@ class Trainer:
         self.resumed_from: int | None = None
         self.paused = False
         self.best_weights: dict[str, torch.Tensor] | None = None
+        self._model_state: dict[str, torch.Tensor] | None = None  # the model's state_dict, made once
         self._best_state: dict[str, Any] | None = None  # the best epoch not yet in best.pt
         self.error_traceback: str | None = None
         self._session_start = time.monotonic()
@@ -209,9 +210,11 @@ class Trainer:
         min_log_s, last_batch = self.cfg.train.log_interval_s, len(self.data.train)
         final_epoch = progress.epoch == self.cfg.train.epochs  # its last step is always logged
         sums, penalty, loss_fn, controls = self._epoch_sums, self.penalty, self.loss_fn, self.controls
+        schedule = self.schedule if self.schedule.acts_after_batches else None
         params = [p for p in model.parameters() if p.requires_grad]
         self._log_mark = (sums.running_total(), time.monotonic())
-        model.train()
+        if not model.training:  # evaluation restores the mode it found: no second walk over the modules
+            model.train()
         for inputs, targets in self.data.train.batches(progress.epoch, progress.batch):
             if controls:
                 self._obey(controls.drain())
@@ -229,7 +232,8 @@ class Trainer:
             if clip:
                 torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
             optimizer.step()
-            self.schedule.after_batch(progress.step)
+            if schedule is not None:
+                schedule.after_batch(progress.step)
             sums.add(loss, outputs, targets)
             if logging:
                 self._log_step(norms)
@@ -256,9 +260,10 @@ class Trainer:
     def _end_epoch(self) -> bool:
         """Validate, schedule, checkpoint and report an epoch. Returns whether to stop early."""
         epoch = self.progress.epoch
+        val = evaluate(self.model, self.data.val.batches(0), self.task, self.device)
+        # folded right after validation, whose argmax-compare-sum kernels are then still warm
         loss_sum, correct, count = self._epoch_sums.totals()
         train_loss = loss_sum / count if count else float("nan")
-        val = evaluate(self.model, self.data.val.batches(0), self.task, self.device)
         metrics = {"train_loss": train_loss, **(val.as_dict("val") if val else {})}
         if self.task == "classification":
             metrics["train_acc"] = correct / count if count else float("nan")
@@ -286,7 +291,9 @@ class Trainer:
         """Remember the best epoch's weights; best.pt is written with the next last.pt (epochs can be
         very short). best.pt holds the model, not the optimizer: it is for using the model, while
         last.pt is for resuming."""
-        state = self.model.state_dict()
+        if self._model_state is None:  # views of the weights: they follow every in-place update
+            self._model_state = self.model.state_dict()
+        state = self._model_state
         if self.best_weights is None or self.best_weights.keys() != state.keys():
             self.best_weights = {name: tensor.detach().clone() for name, tensor in state.items()}
         else:  # one fused copy into the previous best's buffers (best.pt already has it, or gets this one)
