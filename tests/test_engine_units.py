@@ -92,6 +92,23 @@ def test_plateau_cuts_the_lr_when_keras_would():
     assert seen[-1] < seen[0]
 
 
+def test_a_manual_lr_gets_a_full_plateau_patience():
+    """Set by hand one epoch before the plateau would cut: it stands for `patience` more
+    epochs without improvement, then is cut by the factor (torch alone would cut it at once)."""
+    cfg = load_config("digits-mlp", ["schedule.name='plateau'", "schedule.factor=0.5", "schedule.patience=3",
+                                     "optim.lr=0.01"])
+    optimizer = build_optimizer(nn.Linear(2, 1).parameters(), cfg.optim)
+    schedule = LRSchedule(optimizer, cfg, steps_per_epoch=5)
+    for epoch, value in enumerate([1.0, 1.0, 1.0], start=1):  # two epochs without improvement
+        schedule.after_epoch(epoch, value)
+    schedule.set_lr(0.2)
+    seen = []
+    for epoch in range(4, 8):
+        schedule.after_epoch(epoch, 1.0)
+        seen.append(optimizer.param_groups[0]["lr"])
+    assert seen == pytest.approx([0.2, 0.2, 0.1, 0.1])
+
+
 @pytest.mark.parametrize("name,expected", [
     ("step", [1.0, 0.1, 0.1, 0.01]), ("exponential", [0.95, 0.95**2, 0.95**3, 0.95**4]),
 ])

@@ -93,13 +93,18 @@ class LRSchedule:
             self.main.step()
 
     def set_lr(self, lr: float) -> None:
-        """Make `lr` the learning rate from now on; the schedule carries on relative to it."""
+        """Make `lr` the learning rate from now on; the schedule carries on relative to it (a plateau
+        schedule counts its patience afresh)."""
         for group in self.optimizer.param_groups:
             ratio = lr / group["lr"] if group["lr"] else 1.0
             group["lr"] = lr
             for key in ("initial_lr", "max_lr", "min_lr"):
                 if key in group:
                     group[key] = group[key] * ratio
+        if isinstance(self.main, lr_scheduler.ReduceLROnPlateau):
+            # a new LR gets a full patience window before the plateau may cut it
+            self.main.num_bad_epochs = 0
+            self.main.cooldown_counter = 0
         for scheduler in (self.main, self.warmup):
             if scheduler is not None and hasattr(scheduler, "base_lrs"):
                 scheduler.base_lrs = [lr for _ in scheduler.base_lrs]
