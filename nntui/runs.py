@@ -166,18 +166,46 @@ def run_info(run_dir: Path) -> RunInfo:
     else:
         status = "crashed"
     early = (epochs[-1].get("early_stop") if epochs else None) or {}
-    best = end.get("best") if end else early.get("best")
+    monitor = _monitor(run_dir, starts, early)
+    if end:
+        best = end.get("best")
+    elif early:
+        best = early.get("best")
+    else:  # still going (or crashed) with early stopping off: the epoch records still say it
+        best = _best_of_epochs(epochs, monitor, _configured(run_dir).get("mode"))
     return RunInfo(Path(run_dir).name, Path(run_dir), preset, status, len({e.get("epoch") for e in epochs}),
-                   best, _monitor(run_dir, starts, early), _wall_s(records, end))
+                   best, monitor, _wall_s(records, end))
+
+
+def _best_of_epochs(epochs: list[dict[str, Any]], monitor: str, mode: str | None) -> float | None:
+    values = [e[monitor] for e in epochs if isinstance(e.get(monitor), (int, float))]
+    if not values:
+        return None
+    if mode not in ("min", "max"):
+        mode = "max" if monitor in ("val_acc", "val_r2") else "min"
+    return max(values) if mode == "max" else min(values)
+
+
+def _configured(run_dir: Path) -> dict[str, Any]:
+    """The run's `[early_stopping]` table from its config.toml ({} when unreadable)."""
+    import tomllib
+
+    try:
+        table = tomllib.loads((Path(run_dir) / CONFIG).read_text(encoding="utf-8")).get("early_stopping")
+    except (OSError, ValueError):
+        return {}
+    return table if isinstance(table, dict) else {}
 
 
 def _monitor(run_dir: Path, starts: list[dict[str, Any]], early: dict[str, Any]) -> str:
-    """The monitored metric: the epoch records say it; else the start record, else the summary."""
+    """The monitored metric: the epoch records say it; else the start record, the config, the summary."""
     if early.get("monitor"):
         return str(early["monitor"])
     started = (starts[-1].get("early_stop") if starts else None) or {}
     if started.get("monitor"):
         return str(started["monitor"])
+    if _configured(run_dir).get("monitor"):
+        return str(_configured(run_dir)["monitor"])
     try:
         summary = json.loads((Path(run_dir) / SUMMARY).read_text(encoding="utf-8"))
         return str(summary.get("monitor") or "val_loss")

@@ -136,6 +136,20 @@ def test_monitor_falls_back_to_the_summary(tmp_path):
     assert run_info(run_dir).monitor == "val_acc"
 
 
+@pytest.mark.parametrize("monitor,mode,best", [("val_loss", "min", 0.5), ("val_acc", "max", 0.9),
+                                               ("val_acc", None, 0.9)])
+def test_best_of_a_running_run_without_early_stopping(tmp_path, monitor, mode, best):
+    """Early stopping off: no record carries a best; it comes from the epochs' monitored metric."""
+    records = [{**start(T0), "early_stop": None}]
+    for n, (loss, acc) in enumerate([(0.9, 0.6), (0.5, 0.8), (0.7, 0.9)], start=1):
+        records.append({**epoch(T0 + n, n, loss), "val_acc": acc, "early_stop": None})
+    run_dir = write_run(tmp_path, "r", records, pid=os.getpid())
+    table = f'monitor = "{monitor}"\n' + (f'mode = "{mode}"\n' if mode else "")
+    (run_dir / "config.toml").write_text(f'name = "digits-mlp"\n[early_stopping]\nenabled = false\n{table}')
+    info = run_info(run_dir)
+    assert (info.status, info.monitor, info.best) == ("running", monitor, best)
+
+
 @pytest.mark.parametrize("seconds,text", [(None, "-"), (0, "0m00s"), (59.9, "0m59s"), (75, "1m15s"),
                                           (3725, "1h02m")])
 def test_format_duration(seconds, text):
