@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nntui.engine.early_stopping import default_mode
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -158,7 +160,7 @@ class EarlyStoppingConfig(_Section):
     @model_validator(mode="after")
     def _resolve_mode(self) -> "EarlyStoppingConfig":
         if self.mode == "auto":
-            mode = "max" if self.monitor in ("val_acc", "val_r2") else "min"
+            mode = default_mode(self.monitor)
             object.__setattr__(self, "mode", mode)
         return self
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nntui.engine.early_stopping import default_mode
 from nntui.paths import runs_dir as default_runs_dir
 
 METRICS = "metrics.jsonl"
@@ -166,13 +167,14 @@ def run_info(run_dir: Path) -> RunInfo:
     else:
         status = "crashed"
     early = (epochs[-1].get("early_stop") if epochs else None) or {}
-    monitor = _monitor(run_dir, starts, early)
+    configured = _configured(run_dir)
+    monitor = _monitor(run_dir, starts, early, configured)
     if end:
         best = end.get("best")
     elif early:
         best = early.get("best")
     else:  # still going (or crashed) with early stopping off: the epoch records still say it
-        best = _best_of_epochs(epochs, monitor, _configured(run_dir).get("mode"))
+        best = _best_of_epochs(epochs, monitor, configured.get("mode"))
     return RunInfo(Path(run_dir).name, Path(run_dir), preset, status, len({e.get("epoch") for e in epochs}),
                    best, monitor, _wall_s(records, end))
 
@@ -182,7 +184,7 @@ def _best_of_epochs(epochs: list[dict[str, Any]], monitor: str, mode: str | None
     if not values:
         return None
     if mode not in ("min", "max"):
-        mode = "max" if monitor in ("val_acc", "val_r2") else "min"
+        mode = default_mode(monitor)
     return max(values) if mode == "max" else min(values)
 
 
@@ -197,15 +199,15 @@ def _configured(run_dir: Path) -> dict[str, Any]:
     return table if isinstance(table, dict) else {}
 
 
-def _monitor(run_dir: Path, starts: list[dict[str, Any]], early: dict[str, Any]) -> str:
+def _monitor(run_dir: Path, starts: list[dict[str, Any]], early: dict[str, Any], configured: dict[str, Any]) -> str:
     """The monitored metric: the epoch records say it; else the start record, the config, the summary."""
     if early.get("monitor"):
         return str(early["monitor"])
     started = (starts[-1].get("early_stop") if starts else None) or {}
     if started.get("monitor"):
         return str(started["monitor"])
-    if _configured(run_dir).get("monitor"):
-        return str(_configured(run_dir)["monitor"])
+    if configured.get("monitor"):
+        return str(configured["monitor"])
     try:
         summary = json.loads((Path(run_dir) / SUMMARY).read_text(encoding="utf-8"))
         return str(summary.get("monitor") or "val_loss")

@@ -8,6 +8,11 @@ from typing import Any
 from nntui.engine.events import EarlyStopStatus
 
 
+def default_mode(monitor: str) -> str:
+    """Keras's `auto` mode: accuracy and R² improve upwards, everything else (losses) downwards."""
+    return "max" if monitor in ("val_acc", "val_r2") else "min"
+
+
 class EarlyStopping:
     """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs.
 

@@ -8,6 +8,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from nntui.config import OptimConfig, RunConfig
+from nntui.engine.early_stopping import default_mode
 
 
 def build_optimizer(params: Any, cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -60,7 +61,7 @@ class LRSchedule:
         if sched.name == "cosine":
             return lr_scheduler.CosineAnnealingLR(optimizer, T_max=sched.t_max or main_epochs, eta_min=sched.min_lr)
         if sched.name == "plateau":
-            mode = "max" if sched.monitor in ("val_acc", "val_r2") else "min"
+            mode = default_mode(sched.monitor)
             return lr_scheduler.ReduceLROnPlateau(
                 optimizer, mode=mode, factor=sched.factor, patience=sched.patience - 1,
                 threshold=sched.min_delta, threshold_mode="abs", min_lr=sched.min_lr)
