@@ -235,3 +235,28 @@ def test_per_batch_schedules_move_the_lr_within_an_epoch(small_digits, schedule)
     logged = [(e.step, e.lr) for e in events if isinstance(e, StepLogged) and e.epoch == 1]
     assert len(logged) > 3 and len({lr for _, lr in logged}) == len(logged)  # a new LR at every record
     assert all(lr == pytest.approx(lrs[step], rel=1e-12) for step, lr in logged)
+
+
+def test_validation_runs_in_evaluation_mode_and_training_in_training_mode(small_digits):
+    trainer, events = make_trainer(small_digits("model.dropout=0.5", "train.epochs=2"))
+    dropouts = [m for m in trainer.model.modules() if isinstance(m, torch.nn.Dropout)]
+    seen: set[tuple[bool, bool]] = set()  # (gradients on, dropout in training mode) per forward pass
+    for dropout in dropouts:
+        dropout.register_forward_pre_hook(lambda module, args: seen.add((torch.is_grad_enabled(), module.training)))
+    checked = []
+
+    def check_val_loss(event):
+        events.append(event)
+        if isinstance(event, EpochEnded):
+            model, val = trainer.model, trainer.data.val
+            assert model.training  # evaluation handed the model back in training mode
+            model.eval()
+            with torch.no_grad():
+                expected = torch.nn.functional.cross_entropy(model(val.x), val.y).item()
+            model.train()
+            checked.append(event.val_loss == pytest.approx(expected, rel=1e-5))
+
+    trainer.emit = check_val_loss
+    assert trainer.run().status == "completed"
+    assert dropouts and seen == {(True, True), (False, False)}
+    assert checked == [True, True]

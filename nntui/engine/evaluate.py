@@ -8,6 +8,8 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
+from nntui.engine.modes import ModeSwitch
+
 
 def loss_function(task: str) -> nn.Module:
     """Cross-entropy on logits for classification, mean squared error for regression."""
@@ -34,15 +36,18 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], task: str,
-             device: torch.device) -> Evaluation | None:
-    """Mean loss and the task's metrics over `batches`, in eval mode; None when there are none."""
+             device: torch.device, modes: ModeSwitch | None = None) -> Evaluation | None:
+    """Mean loss and the task's metrics over `batches`, in eval mode; None when there are none.
+
+    `modes` is the model's switch, made once by a caller that evaluates the same model often."""
+    modes = modes if modes is not None else ModeSwitch(model)
     was_training = model.training
-    model.eval()
+    modes.set(False)
     classification = task == "classification"
     sums = _PassSums(device)
     for inputs, targets in batches:
         sums.add(_batch_sums(model(inputs), targets, classification), targets.shape[0])
-    model.train(was_training)
+    modes.set(was_training)
     if sums.count == 0:
         return None
     totals, count = sums.totals(), sums.count

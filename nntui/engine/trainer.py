@@ -22,6 +22,7 @@ from nntui.engine.evaluate import Evaluation, evaluate, loss_function
 from nntui.engine.events import (CheckpointSaved, ControlApplied, EpochEnded, Event, GradNorms, RunEnded,
                                  RunStarted, StepLogged)
 from nntui.engine.gradients import GradNormProbe, global_norm
+from nntui.engine.modes import ModeSwitch
 from nntui.engine.optim import LRSchedule, build_optimizer, current_lr
 from nntui.engine.regularization import build_penalty
 
@@ -62,6 +63,7 @@ class Trainer:
         self.schedule = LRSchedule(self.optimizer, cfg, len(data.train))
         self.penalty = build_penalty(model, cfg.regularization)
         self.probe = GradNormProbe(model)
+        self.modes = ModeSwitch(model)
         es = cfg.early_stopping
         self.early = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best)
         self.progress = Progress()
@@ -189,7 +191,7 @@ class Trainer:
             return self._end(status, reason, error=reason)
         if status == "early_stopped" and self.early.restore_best and self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
-        test = evaluate(self.model, self.data.test.batches(0), self.task, self.device)
+        test = evaluate(self.model, self.data.test.batches(0), self.task, self.device, self.modes)
         return self._end(status, reason, test=test)
 
     def _end(self, status: str, reason: str, test: Evaluation | None = None, error: str | None = None) -> RunEnded:
@@ -213,8 +215,7 @@ class Trainer:
         schedule = self.schedule if self.schedule.acts_after_batches else None
         params = [p for p in model.parameters() if p.requires_grad]
         self._log_mark = (sums.running_total(), time.monotonic())
-        if not model.training:  # evaluation restores the mode it found: no second walk over the modules
-            model.train()
+        self.modes.set(True)
         for inputs, targets in self.data.train.batches(progress.epoch, progress.batch):
             if controls:
                 self._obey(controls.drain())
@@ -260,7 +261,7 @@ class Trainer:
     def _end_epoch(self) -> bool:
         """Validate, schedule, checkpoint and report an epoch. Returns whether to stop early."""
         epoch = self.progress.epoch
-        val = evaluate(self.model, self.data.val.batches(0), self.task, self.device)
+        val = evaluate(self.model, self.data.val.batches(0), self.task, self.device, self.modes)
         # folded right after validation, whose argmax-compare-sum kernels are then still warm
         loss_sum, correct, count = self._epoch_sums.totals()
         train_loss = loss_sum / count if count else float("nan")
