@@ -61,7 +61,7 @@ def one_line(result: subprocess.CompletedProcess) -> str:
 
 def signal_at_step(proc: subprocess.Popen, run_dir: Path, steps: int, signum: int) -> None:
     """Freeze the process as soon as `steps` step records exist, then signal it: the signal lands
-    near that step (records reach the file within 0.1 s) even on a run far faster than our polling."""
+    near that step even on a run far faster than our polling."""
     wait_until(lambda: count_records(run_dir, "step") >= steps or proc.poll() is not None, interval=0.005,
                what=f"{steps} step records in {run_dir}")
     proc.send_signal(signal.SIGSTOP)
@@ -360,8 +360,7 @@ def test_run_killed_with_sigkill_then_resumed_equals_the_uninterrupted_one(kille
     assert resumed.returncode == 0, resumed.stderr
     recs_k = records(runs / "K")
     starts = [r for r in recs_k if r["event"] == "start"]
-    # step records reach the file up to 0.1 s late: the kill lands at or after `kill_after`
-    assert len(starts) == 2 and 36 <= starts[1]["resumed_from"], (starts, kill_after)
+    assert len(starts) == 2 and 36 <= starts[1]["resumed_from"] <= kill_after, (starts, kill_after)
     recs_a = records(runs / "A")
     assert without_times(superseded_dropped(recs_k), "epoch") == without_times(recs_a, "epoch"), kill_after
     assert without_times(recs_k, "end")[-1] == without_times(recs_a, "end")[-1]
