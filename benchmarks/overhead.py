@@ -1,7 +1,8 @@
 """Throughput of nntui's headless engine against a plain PyTorch loop (not a test).
 
 Throughput is samples per CPU-second of this process (time.process_time), so that load from other
-processes does not decide the ratio. Both train the same model on the same device tensors with
+processes does not decide the ratio; the control channel's poller thread runs whenever it is
+due, so all of its CPU time is charged to nntui. Both train the same model on the same device tensors with
 the same batch size, seed and optimizer, validating once per epoch.
 
 The two sides run interleaved: whenever nntui's trainer reports a step record or an epoch, the
@@ -16,7 +17,8 @@ epoch it evaluates loss and accuracy (`argmax`, `eq`, `.item()`) in one forward 
 validation split: leaner than the seed's batches of 64 with two `.item()` calls each, so that
 nntui is held to the fastest plain loop. nntui also tracks the
 training loss and accuracy of every sample, logs steps and per-layer gradient norms, obeys
-commands, keeps the best weights and writes its run directory.
+commands (its control channel polls the inbox), keeps the best weights, writes its run
+directory and prints its plain console lines to a file, as `nntui run --headless > file` does.
 
     python benchmarks/overhead.py [--rounds 30]
 """
@@ -26,17 +28,21 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from nntui.channel import ChannelServer
 from nntui.config import load_config
+from nntui.console import PlainConsole
 from nntui.data import build_data
 from nntui.data.batches import TensorBatches
 from nntui.data.bundle import DataBundle
 from nntui.engine.allocator import keep_freed_memory
+from nntui.engine.control import Controls
 from nntui.engine.events import EpochEnded, StepLogged
 from nntui.engine.trainer import Trainer
 from nntui.models import build_model
@@ -44,9 +50,19 @@ from nntui.rundir import RunDirWriter
 from nntui.runner import limit_cpu_threads
 
 
-def clock() -> float:
-    """CPU seconds of this process: other processes on a busy machine do not count against either side."""
-    return time.process_time()
+class RoundClock:
+    """CPU seconds of this process (other processes on a busy machine count against neither side)
+    less those of nntui's helper threads (the control channel's poller), which run whenever they
+    are due, often while the plain loop runs: all of their time is charged to nntui instead."""
+
+    def __init__(self, threads: list[threading.Thread]) -> None:
+        self._clocks = [time.pthread_getcpuclockid(thread.ident) for thread in threads]
+
+    def helper_seconds(self) -> float:
+        return sum(time.clock_gettime(clock) for clock in self._clocks)
+
+    def __call__(self) -> float:
+        return time.process_time() - self.helper_seconds()
 
 
 class PlainLoop:
@@ -66,7 +82,7 @@ class PlainLoop:
         self.step = self.batch_idx = 0
         self.seconds = 0.0
 
-    def advance(self, step: int, end_epoch: bool) -> None:
+    def advance(self, step: int, end_epoch: bool, clock: RoundClock) -> None:
         """Train up to global step `step`, then validate if `end_epoch`; the time goes to `seconds`."""
         start = clock()
         while self.step < step:
@@ -110,24 +126,32 @@ def interleaved_round(bundle: DataBundle, cfg, device: torch.device) -> tuple[fl
     plain = PlainLoop(bundle, cfg, device)
     ours = {"seconds": 0.0, "resumed": None}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "stdout.txt", "w") as stdout:
         run_dir = Path(tmp) / "run"
-        writer = RunDirWriter(run_dir, cfg)
+        writer = RunDirWriter(run_dir, cfg)  # the sinks and channel of `nntui run --headless > file`
+        console = PlainConsole(stdout, run_dir=str(run_dir))
+        controls = Controls()
+        channel = ChannelServer(run_dir, controls)
+        channel.open()
+        clock = RoundClock([channel._thread])
 
         def sink(event) -> None:
             writer(event)
+            console(event)
             now = clock()
             if ours["resumed"] is not None:
                 ours["seconds"] += now - ours["resumed"]
             if isinstance(event, (StepLogged, EpochEnded)):
-                plain.advance(event.step, end_epoch=isinstance(event, EpochEnded))
+                plain.advance(event.step, end_epoch=isinstance(event, EpochEnded), clock=clock)
             last = isinstance(event, EpochEnded) and event.epoch == cfg.train.epochs
             ours["resumed"] = None if last else clock()  # after the last epoch: the test pass, not timed
 
         torch.manual_seed(cfg.train.seed)
         model = build_model(cfg.model, bundle.input_shape, bundle.num_outputs).to(device)
-        trainer = Trainer(cfg, bundle, model, device, sink, checkpoint_dir=run_dir / "checkpoints")
+        trainer = Trainer(cfg, bundle, model, device, sink, controls, checkpoint_dir=run_dir / "checkpoints")
         end = trainer.run()
+        ours["seconds"] += clock.helper_seconds()  # the poller's time, all of it nntui's
+        channel.close()
         writer.close()
     if end.status != "completed":
         raise SystemExit(f"nntui run ended {end.status}: {end.error}")

@@ -101,7 +101,7 @@ def test_open_makes_a_private_dir_with_our_pid(run_dir: Path, server: ChannelSer
 
 
 def test_open_is_umask_proof(run_dir: Path) -> None:
-    server = ChannelServer(run_dir, Controls(), poll_interval=60)
+    server = ChannelServer(run_dir, Controls(), poll_interval=60, watch=False)
     old = os.umask(0o700)  # without the chmods, control/ and the files would be mode 0000
     try:
         server.open()
@@ -152,7 +152,7 @@ def test_commands_arrive_in_order_with_their_source(server: ChannelServer, run_d
     ("lr", "inf", "finite"), ("lr", None, "must be a number"), ("jump", None, "unknown action"),
 ])
 def test_bad_commands_are_refused_locally(run_dir: Path, action, value, text) -> None:
-    server = ChannelServer(run_dir, Controls(), poll_interval=60)  # never takes anything after the first poll
+    server = ChannelServer(run_dir, Controls(), poll_interval=60, watch=False)  # takes nothing after its first poll
     server.open()
     try:
         with pytest.raises(ChannelError, match=text) as raised:
@@ -427,3 +427,46 @@ def test_steering_another_process(run_dir: Path) -> None:
         trainer.wait()
     with pytest.raises(ChannelError, match=r"not running \(status: crashed\)"):
         send_command(run_dir, "pause")  # no end record here: the run looks crashed
+
+
+# ------------------------------------------------------------------------------ waking on arrival
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+def test_a_command_file_wakes_a_watching_poller_at_once(run_dir: Path) -> None:
+    controls = Controls()
+    server = ChannelServer(run_dir, controls, poll_interval=30)
+    server.open()
+    try:
+        assert server._waiter is not None and server._waiter.watching
+        time.sleep(0.2)  # past the first poll: the poller sleeps in select() until a file arrives
+        started = time.monotonic()
+        submit_nowait(run_dir, "pause")
+        wait_until(lambda: bool(controls), timeout=5)
+        assert time.monotonic() - started < 2  # woken by the file, not by the 30 s poll
+        assert [command.action for command in controls.drain()] == ["pause"]
+    finally:
+        server.close()
+    assert server._thread is None
+
+
+def test_an_unwatched_inbox_is_polled_every_poll_interval(run_dir: Path) -> None:
+    controls = Controls()
+    server = ChannelServer(run_dir, controls, poll_interval=0.05, watch=False)
+    server.open()
+    try:
+        assert not server._waiter.watching
+        submit_nowait(run_dir, "resume")
+        wait_until(lambda: bool(controls), timeout=5)
+    finally:
+        server.close()
+
+
+def test_close_wakes_a_poller_that_waits_for_a_long_time(run_dir: Path) -> None:
+    for watch in (True, False):
+        server = ChannelServer(run_dir, Controls(), poll_interval=60, watch=watch)
+        server.open()
+        thread = server._thread
+        started = time.monotonic()
+        server.close()
+        assert time.monotonic() - started < 2 and not thread.is_alive()
