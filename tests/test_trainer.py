@@ -59,6 +59,7 @@ def test_classification_reaches_good_accuracy_and_reports_test_metrics(small_dig
     end = trainer.run()
     assert end.status == "completed" and end.epoch == 8
     assert max(e.val_acc for e in epochs_of(events)) > 0.9
+    assert all(0 < e.epoch_s < 60 for e in epochs_of(events))
     assert end.test_acc is not None and end.test_acc > 0.85 and end.test_mae is None
     steps = [e for e in events if isinstance(e, StepLogged)]
     assert [s.step for s in steps][:3] == [5, 10, 15] and all(s.grad_norm > 0 for s in steps)

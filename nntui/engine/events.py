@@ -87,7 +87,7 @@ class EpochEnded:
     val_mae: float | None = None
     val_r2: float | None = None
     early_stop: EarlyStopStatus | None = None
-    epoch_s: float = 0.0
+    epoch_s: float = 0.0  # wall seconds from the epoch's first step to its end (validation, pauses included)
     time: float = field(default_factory=_now)
 
 

@@ -78,6 +78,7 @@ class Trainer:
         self._epoch_sums = self._new_epoch_sums()
         self._last_saved = -math.inf
         self._last_log_s = -math.inf
+        self._epoch_started = time.monotonic()
 
     # ------------------------------------------------------------------ state
 
@@ -214,7 +215,8 @@ class Trainer:
         final_epoch = progress.epoch == self.cfg.train.epochs  # its last step is always logged
         sums, penalty, loss_fn, controls = self._epoch_sums, self.penalty, self.loss_fn, self.controls
         schedule = self.schedule if self.schedule.acts_after_batches else None
-        self._log_mark = (sums.running_total(), time.monotonic())
+        self._epoch_started = time.monotonic()
+        self._log_mark = (sums.running_total(), self._epoch_started)
         self.modes.set(True)
         for inputs, targets in self.data.train.batches(progress.epoch, progress.batch):
             if controls:
@@ -282,7 +284,7 @@ class Trainer:
         self.emit(EpochEnded(epoch=epoch, step=self.progress.step, val_loss=metrics.get("val_loss"), lr=lr,
                              train_loss=train_loss, train_acc=metrics.get("train_acc"),
                              val_acc=metrics.get("val_acc"), val_mae=metrics.get("val_mae"),
-                             val_r2=metrics.get("val_r2"),
+                             val_r2=metrics.get("val_r2"), epoch_s=time.monotonic() - self._epoch_started,
                              early_stop=self.early.status() if self.cfg.early_stopping.enabled else None))
         if stop or self.progress.epoch > self.cfg.train.epochs or self._checkpoint_due():
             self.save_checkpoint("last")

@@ -1,0 +1,54 @@
+"""RunDirWriter: records written as they come, short epochs' records with the next one, in order."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from nntui.config import load_config
+from nntui.engine.events import ControlApplied, EpochEnded, StepLogged
+from nntui.rundir import SHORT_EPOCH_S, RunDirWriter
+
+
+def events_in_file(run_dir: Path) -> list[tuple[str, int | None]]:
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(record["event"], record.get("epoch")) for record in records]
+
+
+def epoch(n: int, seconds: float) -> EpochEnded:
+    return EpochEnded(epoch=n, step=10 * n, train_loss=1.0 / n, val_loss=None, lr=0.01, epoch_s=seconds)
+
+
+@pytest.fixture
+def writer(tmp_path):
+    writer = RunDirWriter(tmp_path / "run", load_config("digits-mlp", []))
+    yield writer
+    writer.close()
+
+
+def test_short_epochs_are_written_with_the_next_record_in_order(writer) -> None:
+    writer(StepLogged(1, 1, 0.5, 0.01, 1.0, 100.0))
+    writer(epoch(1, 0.01))
+    writer(epoch(2, 0.01))
+    assert events_in_file(writer.run_dir) == [("step", 1)]  # held: they came right after a write
+    writer(ControlApplied(20, "pause", None, "tui", "paused at step 20"))
+    assert events_in_file(writer.run_dir) == [("step", 1), ("epoch", 1), ("epoch", 2), ("control", None)]
+
+
+def test_a_held_epoch_is_written_by_close(writer) -> None:
+    writer(StepLogged(1, 1, 0.5, 0.01, 1.0, 100.0))
+    writer(epoch(1, 0.01))
+    writer.close()
+    assert events_in_file(writer.run_dir) == [("step", 1), ("epoch", 1)]
+
+
+def test_long_epochs_and_epochs_long_after_the_last_write_are_written_at_once(writer) -> None:
+    writer(StepLogged(1, 1, 0.5, 0.01, 1.0, 100.0))
+    writer(epoch(1, SHORT_EPOCH_S * 2))  # a long epoch: written at once even right after a write
+    assert events_in_file(writer.run_dir)[-1] == ("epoch", 1)
+    time.sleep(SHORT_EPOCH_S * 1.5)
+    writer(epoch(2, 0.01))  # short, but the file has waited long enough
+    assert events_in_file(writer.run_dir)[-1] == ("epoch", 2)
