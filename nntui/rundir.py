@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nntui.config import RunConfig
-from nntui.engine.events import EpochEnded, Event, RunEnded, RunStarted, to_record
+from nntui.engine.events import EpochEnded, Event, RunEnded, RunStarted, StepLogged, to_record
 from nntui.runs import CONFIG, METRICS, SUMMARY
 
 
@@ -54,10 +54,11 @@ SHORT_EPOCH_S = 0.1  # epochs shorter than this may wait for the next record to 
 class RunDirWriter:
     """Appends every event to `metrics.jsonl` and writes the summary at the end.
 
-    Each record is written and flushed as it comes, except the epoch record of a short epoch
-    (under `SHORT_EPOCH_S`) less than `SHORT_EPOCH_S` after the last write: it is written with the
-    next record, which such a run sends within about an epoch. Short epochs come tens of times a
-    second, and a write per record there cost more than the rest of the epoch's bookkeeping.
+    Each record is written and flushed as it comes, except two that are written with the next
+    record: a step record (the trainer sends the step's gradient norms right after it), and the
+    record of a short epoch (under `SHORT_EPOCH_S`) less than `SHORT_EPOCH_S` after the last
+    write, as such a run sends another record within about an epoch. Short epochs come tens of
+    times a second, and a write per record there cost more than the rest of the epoch's bookkeeping.
     """
 
     def __init__(self, run_dir: Path, config: RunConfig, fresh: bool = True) -> None:
@@ -74,8 +75,7 @@ class RunDirWriter:
 
     def __call__(self, event: Event) -> None:
         now = time.monotonic()
-        if (isinstance(event, EpochEnded) and event.epoch_s < SHORT_EPOCH_S
-                and now - self._last_write < SHORT_EPOCH_S):
+        if self._holds(event, now):
             self._held.append(event)
             return
         if self._held:
@@ -92,6 +92,11 @@ class RunDirWriter:
         elif isinstance(event, RunEnded):
             os.fsync(self._stream.fileno())
             self.write_summary(event)
+
+    def _holds(self, event: Event, now: float) -> bool:
+        if isinstance(event, StepLogged):
+            return True  # the trainer sends the step's gradient norms right after it: one write for both
+        return isinstance(event, EpochEnded) and event.epoch_s < SHORT_EPOCH_S and now - self._last_write < SHORT_EPOCH_S
 
     def write_summary(self, end: RunEnded) -> None:
         summary = {key: value for key, value in to_record(end).items() if key not in ("event", "time")}

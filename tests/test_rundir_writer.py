@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nntui.config import load_config
-from nntui.engine.events import ControlApplied, EpochEnded, StepLogged
+from nntui.engine.events import ControlApplied, EpochEnded, GradNorms, StepLogged
 from nntui.rundir import SHORT_EPOCH_S, RunDirWriter
 
 
@@ -29,24 +29,37 @@ def writer(tmp_path):
     writer.close()
 
 
+def log_step(writer: RunDirWriter, step: int) -> None:
+    """What the trainer sends at a log step: the step, then its gradient norms."""
+    writer(StepLogged(step, 1, 0.5, 0.01, 1.0, 100.0))
+    assert ("step", step) not in events_in_file(writer.run_dir)  # held for the norms
+    writer(GradNorms(step, (("fc1.weight", 0.5),)))
+
+
+def test_a_step_record_is_written_with_its_gradient_norms(writer) -> None:
+    log_step(writer, 1)
+    assert events_in_file(writer.run_dir) == [("step", 1), ("grad_norms", None)]
+
+
 def test_short_epochs_are_written_with_the_next_record_in_order(writer) -> None:
-    writer(StepLogged(1, 1, 0.5, 0.01, 1.0, 100.0))
+    log_step(writer, 1)
     writer(epoch(1, 0.01))
     writer(epoch(2, 0.01))
-    assert events_in_file(writer.run_dir) == [("step", 1)]  # held: they came right after a write
+    assert events_in_file(writer.run_dir) == [("step", 1), ("grad_norms", None)]  # held: right after a write
     writer(ControlApplied(20, "pause", None, "tui", "paused at step 20"))
-    assert events_in_file(writer.run_dir) == [("step", 1), ("epoch", 1), ("epoch", 2), ("control", None)]
+    assert events_in_file(writer.run_dir)[2:] == [("epoch", 1), ("epoch", 2), ("control", None)]
 
 
-def test_a_held_epoch_is_written_by_close(writer) -> None:
-    writer(StepLogged(1, 1, 0.5, 0.01, 1.0, 100.0))
+def test_a_held_record_is_written_by_close(writer) -> None:
+    log_step(writer, 1)
     writer(epoch(1, 0.01))
+    writer(StepLogged(2, 2, 0.5, 0.01, 1.0, 100.0))
     writer.close()
-    assert events_in_file(writer.run_dir) == [("step", 1), ("epoch", 1)]
+    assert events_in_file(writer.run_dir) == [("step", 1), ("grad_norms", None), ("epoch", 1), ("step", 2)]
 
 
 def test_long_epochs_and_epochs_long_after_the_last_write_are_written_at_once(writer) -> None:
-    writer(StepLogged(1, 1, 0.5, 0.01, 1.0, 100.0))
+    log_step(writer, 1)
     writer(epoch(1, SHORT_EPOCH_S * 2))  # a long epoch: written at once even right after a write
     assert events_in_file(writer.run_dir)[-1] == ("epoch", 1)
     time.sleep(SHORT_EPOCH_S * 1.5)
