@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nntui.config import RunConfig
-from nntui.engine.events import EpochEnded, Event, RunEnded, RunStarted, StepLogged, to_record
+from nntui.engine.events import SHORT_EPOCH_S, EpochEnded, Event, RunEnded, RunStarted, StepLogged, to_record
 from nntui.runs import CONFIG, METRICS, SUMMARY
 
 
@@ -46,9 +46,6 @@ def write_atomic(path: Path, text: str) -> None:
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(tmp, path)
-
-
-SHORT_EPOCH_S = 0.1  # epochs shorter than this may wait for the next record to be written with it
 
 
 class RunDirWriter:

@@ -65,3 +65,33 @@ def test_long_epochs_and_epochs_long_after_the_last_write_are_written_at_once(wr
     time.sleep(SHORT_EPOCH_S * 1.5)
     writer(epoch(2, 0.01))  # short, but the file has waited long enough
     assert events_in_file(writer.run_dir)[-1] == ("epoch", 2)
+
+
+class CountingStream:
+    """A text stream that counts what reached its `flush`."""
+
+    def __init__(self) -> None:
+        self.text, self.flushed = "", ""
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        self.flushed = self.text
+
+
+def test_the_plain_console_flushes_short_epochs_lines_with_a_later_line() -> None:
+    from nntui.console import PlainConsole
+
+    stream = CountingStream()
+    console = PlainConsole(stream)
+    console(ControlApplied(0, "lr", 0.1, "tui", "learning rate 0.01 -> 0.1"))
+    console(epoch(1, 0.01))
+    console(epoch(2, 0.01))
+    assert stream.flushed.count("\n") == 1 and stream.text.count("\n") == 3  # two lines in the buffer
+    console(epoch(3, SHORT_EPOCH_S * 2))  # a long epoch's line: flushed at once, with those before it
+    assert stream.flushed == stream.text and stream.text.count("\n") == 4
+    time.sleep(SHORT_EPOCH_S * 1.5)
+    console(epoch(4, 0.01))  # short, but the last flush is long enough ago
+    assert stream.flushed == stream.text
