@@ -52,6 +52,7 @@ class Controls:
 
     def __init__(self) -> None:
         self._queue: deque[Command] = deque()
+        self.waiting = self._queue  # truthy while commands wait: a check per step with no Python call
         self.accepting = True  # False while the owner is not ready for a `stop` at a step boundary
 
     def submit(self, command: Command) -> None:

@@ -214,12 +214,13 @@ class Trainer:
         min_log_s, last_batch = self.cfg.train.log_interval_s, len(self.data.train)
         final_epoch = progress.epoch == self.cfg.train.epochs  # its last step is always logged
         sums, penalty, loss_fn, controls = self._epoch_sums, self.penalty, self.loss_fn, self.controls
+        commands_waiting = controls.waiting
         schedule = self.schedule if self.schedule.acts_after_batches else None
         self._epoch_started = time.monotonic()
         self._log_mark = (sums.running_total(), self._epoch_started)
         self.modes.set(True)
         for inputs, targets in self.data.train.batches(progress.epoch, progress.batch):
-            if controls:
+            if commands_waiting:
                 self._obey(controls.drain())
             optimizer.zero_grad(set_to_none=True)  # before the forward pass: its memory can be reused
             outputs = model(inputs)
