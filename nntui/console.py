@@ -3,13 +3,12 @@ plain lines (no control codes) in a log file or with NO_COLOR."""
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
 from typing import IO, Any
 
-from nntui.engine.events import (SHORT_EPOCH_S, ControlApplied, EpochEnded, Event, RunEnded, RunStarted, StepLogged)
+from nntui.engine.events import (ControlApplied, EpochEnded, Event, RunEnded, RunStarted, StepLogged)
 
 
 def fmt(value: float | None, spec: str = ".4g") -> str:
@@ -81,16 +80,10 @@ class PlainConsole:
         self.every_s, self.run_dir = every_s, run_dir
         self.clock = EtaClock()
         self._last_step_line = time.monotonic()
-        self._last_flush = -math.inf
 
-    def _print(self, text: str, hold: bool = False) -> None:
-        """Write a line; with `hold`, leave it in the stream's buffer if the last flush was less than
-        SHORT_EPOCH_S ago (lines of short epochs: a flush per line cost more than their epoch's bookkeeping)."""
+    def _print(self, text: str) -> None:
         self.stream.write(text + "\n")
-        now = time.monotonic()
-        if not hold or now - self._last_flush >= SHORT_EPOCH_S:
-            self.stream.flush()
-            self._last_flush = now
+        self.stream.flush()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -107,7 +100,7 @@ class PlainConsole:
                             f"loss {fmt(event.loss)}  lr {fmt(event.lr, '.3g')}  "
                             f"{event.samples_per_s:.0f} samples/s  eta {format_eta(eta)}")
         elif isinstance(event, EpochEnded):
-            self._print(epoch_line(event), hold=event.epoch_s < SHORT_EPOCH_S)
+            self._print(epoch_line(event))
         elif isinstance(event, ControlApplied):
             self._print(f"control {event.action} ({event.source}): {event.message}")
         elif isinstance(event, RunEnded):

@@ -6,12 +6,11 @@ import json
 import math
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from nntui.config import RunConfig
-from nntui.engine.events import SHORT_EPOCH_S, EpochEnded, Event, RunEnded, RunStarted, StepLogged, to_record
+from nntui.engine.events import Event, RunEnded, RunStarted, to_record
 from nntui.runs import CONFIG, METRICS, SUMMARY
 
 
@@ -49,14 +48,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 class RunDirWriter:
-    """Appends every event to `metrics.jsonl` and writes the summary at the end.
-
-    Each record is written and flushed as it comes, except two that are written with the next
-    record: a step record (the trainer sends the step's gradient norms right after it), and the
-    record of a short epoch (under `SHORT_EPOCH_S`) less than `SHORT_EPOCH_S` after the last
-    write, as such a run sends another record within about an epoch. Short epochs come tens of
-    times a second, and a write per record there cost more than the rest of the epoch's bookkeeping.
-    """
+    """Appends every event to `metrics.jsonl` (one flushed line each) and writes the summary at the end."""
 
     def __init__(self, run_dir: Path, config: RunConfig, fresh: bool = True) -> None:
         self.run_dir = Path(run_dir)
@@ -66,34 +58,16 @@ class RunDirWriter:
         (self.run_dir / "checkpoints").mkdir(exist_ok=True)
         self._stream = open(self.run_dir / METRICS, "a", encoding="utf-8")
         self._started: RunStarted | None = None
-        self._held: list[Event] = []  # short epochs' records, written with the next record
-        self._last_write = -float("inf")
         self.config = config
 
     def __call__(self, event: Event) -> None:
-        now = time.monotonic()
-        if self._holds(event, now):
-            self._held.append(event)
-            return
-        if self._held:
-            self._held.append(event)
-            text = "".join(record_line(to_record(held)) for held in self._held)
-            self._held = []
-        else:
-            text = record_line(to_record(event))
-        self._stream.write(text)
+        self._stream.write(record_line(to_record(event)))
         self._stream.flush()
-        self._last_write = now
         if isinstance(event, RunStarted):
             self._started = event
         elif isinstance(event, RunEnded):
             os.fsync(self._stream.fileno())
             self.write_summary(event)
-
-    def _holds(self, event: Event, now: float) -> bool:
-        if isinstance(event, StepLogged):
-            return True  # the trainer sends the step's gradient norms right after it: one write for both
-        return isinstance(event, EpochEnded) and event.epoch_s < SHORT_EPOCH_S and now - self._last_write < SHORT_EPOCH_S
 
     def write_summary(self, end: RunEnded) -> None:
         summary = {key: value for key, value in to_record(end).items() if key not in ("event", "time")}
@@ -105,10 +79,7 @@ class RunDirWriter:
         write_atomic(self.run_dir / SUMMARY, json.dumps(_json_safe(summary), indent=2) + "\n")
 
     def close(self) -> None:
-        """Write any held record, then sync and close the file."""
         if not self._stream.closed:
-            self._stream.write("".join(record_line(to_record(held)) for held in self._held))
-            self._held = []
             self._stream.flush()
             os.fsync(self._stream.fileno())
             self._stream.close()

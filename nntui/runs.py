@@ -190,7 +190,7 @@ def _best_of_epochs(epochs: list[dict[str, Any]], monitor: str, mode: str | None
 
 def _configured(run_dir: Path) -> dict[str, Any]:
     """The run's `[early_stopping]` table from its config.toml ({} when unreadable)."""
-    import tomllib
+    from nntui.config import tomllib  # tomli on Python 3.10
 
     try:
         table = tomllib.loads((Path(run_dir) / CONFIG).read_text(encoding="utf-8")).get("early_stopping")
