@@ -18,9 +18,6 @@ def _now() -> float:
     return time.time()
 
 
-SHORT_EPOCH_S = 0.1  # a sink may hold the output of an epoch shorter than this until its next output
-
-
 @dataclass(frozen=True, slots=True)
 class EarlyStopStatus:
     """Where early stopping stands after an epoch."""
