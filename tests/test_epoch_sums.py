@@ -96,3 +96,25 @@ def test_epoch_metrics_are_those_of_the_data_seen(tmp_path):
 def test_predicted_classes_are_argmax_with_first_index_on_ties():
     outputs = torch.tensor([[0.1, 2.0, 2.0], [5.0, 5.0, -1.0], [0.0, 0.0, 0.0], [-3.0, -2.0, -1.0]])
     assert predicted_classes(outputs).tolist() == outputs.argmax(1).tolist() == [1, 0, 0, 2]
+
+
+def test_steps_kept_with_their_graphs_fold_into_plain_tensors():
+    """Losses and outputs are kept as the training step made them (requiring grad, not detached);
+    the sums built from them must carry no graph, and match a detached computation."""
+    model = nn.Linear(5, 4)
+    generator = torch.Generator().manual_seed(1)
+    sums, kept = EpochSums(CPU, True), []
+    for _ in range(70):  # one fold at 64 steps, 6 pending
+        inputs, targets = torch.randn(7, 5, generator=generator), torch.randint(0, 4, (7,), generator=generator)
+        outputs = model(inputs)
+        loss = nn.functional.cross_entropy(outputs, targets)
+        loss.backward()
+        sums.add(loss, outputs, targets)
+        kept.append((loss.detach(), outputs.detach(), targets))
+    running, _ = sums.running_total()
+    assert loss.requires_grad and not running.requires_grad
+    assert not any(tensor.requires_grad for key in ("pending_losses", "pending_outputs")
+                   for tensor in sums.to_state()[key])
+    loss_sum, correct, count = sums.totals()
+    assert not sums.loss.requires_grad and not sums.correct.requires_grad
+    assert (loss_sum, correct, count) == pytest.approx(expected_sums(kept, True), rel=1e-6)

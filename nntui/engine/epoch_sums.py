@@ -21,9 +21,11 @@ def _batch_sizes(sizes: tuple[int, ...], dtype: torch.dtype, device: torch.devic
 class EpochSums:
     """The epoch's loss * samples and correct predictions (on the device) and sample count (host).
 
-    Each step only keeps references to its detached loss (and, for classification, its outputs
-    and targets); `flush` folds them in with a few batched ops instead of a kernel or two per
-    step. The loss is not recomputed from the outputs: on a CPU, log-softmax over the epoch's
+    Each step only keeps references to its loss (and, for classification, its outputs and
+    targets); `flush` folds them in with a few batched ops instead of a kernel or two per step.
+    They are kept as they come, not detached: a detach per tensor costs more per step than the
+    rest of `add`, and after the backward pass their graphs hold no saved tensors, only a few
+    nodes until the next fold, whose ops run under `no_grad`. The loss is not recomputed from the outputs: on a CPU, log-softmax over the epoch's
     outputs costs as much as the steps' own. Nothing here waits for the device: reading values
     is the caller's (log-interval) sync. The sums stay None until the first fold.
     """
@@ -42,15 +44,16 @@ class EpochSums:
     def add(self, loss: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         """Record one step: its mean loss, model outputs and targets."""
         size = targets.shape[0]
-        self._losses.append(loss.detach())
+        self._losses.append(loss)
         self._sizes.append(size)
         self.count += size
         if self.classification:
-            self._outputs.append(outputs.detach())
+            self._outputs.append(outputs)
             self._targets.append(targets)
         if len(self._losses) >= _FLUSH_EVERY:
             self.flush()
 
+    @torch.no_grad()
     def _pending_loss(self) -> torch.Tensor:
         """Sum of loss * batch size over the pending steps, in two ops: stack, then dot with the batch
         sizes (a tensor made once per pattern of sizes, so no per-fold host-to-device copy). It stays
@@ -63,6 +66,7 @@ class EpochSums:
         pending = self._pending_loss()
         return pending if self.loss is None else self.loss + pending
 
+    @torch.no_grad()
     def flush(self) -> None:
         if not self._losses:
             return
