@@ -38,6 +38,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+import nntui.console
+import nntui.engine.trainer
 from nntui.channel import ChannelServer
 from nntui.config import load_config
 from nntui.console import PlainConsole
@@ -49,8 +51,6 @@ from nntui.engine.control import Controls
 from nntui.engine.events import EpochEnded, StepLogged
 from nntui.engine.trainer import Trainer
 from nntui.models import build_model
-import nntui.console
-import nntui.engine.trainer
 from nntui.rundir import RunDirWriter
 from nntui.runner import limit_cpu_threads
 

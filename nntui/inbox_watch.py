@@ -13,6 +13,7 @@ import ctypes.util
 import os
 import select
 import sys
+import threading
 from pathlib import Path
 
 _IN_CLOEXEC, _IN_NONBLOCK = 0o2000000, 0o4000
@@ -47,6 +48,8 @@ class DirectoryWaiter:
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
         self.watching = self._watch is not None
+        self._closed = False
+        self._lock = threading.Lock()  # a wake never writes to a descriptor that close is releasing
 
     def wait(self, timeout: float) -> None:
         sources = [self._wake_read] if self._watch is None else [self._watch, self._wake_read]
@@ -55,20 +58,28 @@ class DirectoryWaiter:
             _drain(fd)
 
     def wake(self) -> None:
-        """Make the current (or next) `wait` return now; safe from any thread."""
-        try:
-            os.write(self._wake_write, b"x")
-        except (BlockingIOError, OSError):
-            pass  # the pipe is full or closed: a wake is already pending, or nobody waits any more
+        """Make the current (or next) `wait` return now; safe from any thread, a no-op once closed."""
+        with self._lock:
+            if self._closed:
+                return  # its descriptor numbers may belong to other files by now
+            try:
+                os.write(self._wake_write, b"x")
+            except (BlockingIOError, OSError):
+                pass  # the pipe is full: a wake is already pending
 
     def close(self) -> None:
-        for fd in (self._watch, self._wake_read, self._wake_write):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self._watch = None
+        """Release the descriptors, once; call it when no thread waits any more."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for fd in (self._watch, self._wake_read, self._wake_write):
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            self._watch = None
 
 
 def _drain(fd: int) -> None:

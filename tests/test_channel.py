@@ -17,6 +17,7 @@ from nntui import runs
 from nntui.channel import (Ack, ChannelError, ChannelServer, channel_dir, check_private, poll_ack,
                            send_command, submit_nowait, withdraw)
 from nntui.engine.control import Command, Controls
+from nntui.inbox_watch import DirectoryWaiter
 
 
 def write_records(run_dir: Path, *records: dict) -> None:
@@ -470,3 +471,23 @@ def test_close_wakes_a_poller_that_waits_for_a_long_time(run_dir: Path) -> None:
         started = time.monotonic()
         server.close()
         assert time.monotonic() - started < 2 and not thread.is_alive()
+
+
+def test_a_closed_waiter_never_touches_descriptors_it_gave_back(tmp_path: Path) -> None:
+    waiter = DirectoryWaiter(tmp_path)
+    released = {fd for fd in (waiter._watch, waiter._wake_read, waiter._wake_write) if fd is not None}
+    waiter.close()
+    pipes = [os.pipe() for _ in range(len(released))]  # the lowest free numbers: the released ones
+    try:
+        reused = {fd for pipe in pipes for fd in pipe} & released
+        assert reused  # otherwise this test would check nothing
+        waiter.wake()
+        waiter.close()  # a second close releases nothing
+        for read_end, write_end in pipes:
+            os.set_blocking(read_end, False)
+            os.write(write_end, b"ok")
+            assert os.read(read_end, 16) == b"ok"  # no stray wake byte, and both ends still open
+    finally:
+        for pipe in pipes:
+            for fd in pipe:
+                os.close(fd)

@@ -25,8 +25,8 @@ class EpochSums:
     targets); `flush` folds them in with a few batched ops instead of a kernel or two per step.
     They are kept as they come, not detached: a detach per tensor costs more per step than the
     rest of `add`, and after the backward pass their graphs hold no saved tensors, only a few
-    nodes until the next fold, whose ops run under `no_grad`. The loss is not recomputed from the outputs: on a CPU, log-softmax over the epoch's
-    outputs costs as much as the steps' own. Nothing here waits for the device: reading values
+    nodes until the next fold, whose ops run under `no_grad`. The loss is not recomputed from
+    the outputs: on a CPU, log-softmax over the epoch's outputs costs as much as the steps' own. Nothing here waits for the device: reading values
     is the caller's (log-interval) sync. The sums stay None until the first fold.
     """
 
