@@ -14,15 +14,15 @@ import json
 import logging
 import os
 import re
-import stat
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from nntui.engine.control import SOURCES, Command, CommandError, Controls
+from nntui.fs import ForeignPathError, OwnDir, RunDir, ownership_problem
 from nntui.inbox_watch import DirectoryWaiter
 from nntui.runs import is_live, pid_alive, run_info, run_pid, tail_records
 
@@ -51,7 +51,10 @@ class Ack:
 
 def channel_dir(run_dir: Path) -> Path:
     """`run_dir/control`."""
-    return Path(run_dir) / "control"
+    return RunDir(run_dir).control
+
+
+_CONTROL = "control directory"
 
 
 def check_private(path: Path) -> None:
@@ -59,65 +62,52 @@ def check_private(path: Path) -> None:
     try:
         info = os.lstat(path)
     except FileNotFoundError:
-        raise ChannelError(f"control directory {path} does not exist") from None
+        raise ChannelError(f"{_CONTROL} {path} does not exist") from None
     except OSError as error:
-        raise ChannelError(f"cannot inspect control directory {path}: {error.strerror}") from None
-    if stat.S_ISLNK(info.st_mode):
-        raise ChannelError(f"control directory {path} is a symbolic link; refusing")
-    if not stat.S_ISDIR(info.st_mode):
-        raise ChannelError(f"control directory {path} is not a directory; refusing")
-    uid = os.getuid()
-    if info.st_uid != uid:
-        raise ChannelError(f"control directory {path} is owned by uid {info.st_uid}, not by you "
-                           f"(uid {uid}); refusing")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        raise ChannelError(f"control directory {path} is group/other accessible (mode {mode:04o}); refusing")
+        raise ChannelError(f"cannot inspect {_CONTROL} {path}: {error.strerror}") from None
+    problem = ownership_problem(info, path, private=True)
+    if problem:
+        raise ChannelError(f"{_CONTROL} {problem}")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write `.STEM.tmp` next to `path`, then rename it over `path`: readers never see half a file."""
-    tmp = path.with_name(f".{path.stem}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _private_control(run: OwnDir, create: bool = False) -> OwnDir:
+    """`control/` of an open run directory: made when `create`; ChannelError unless private and ours."""
     try:
-        os.fchmod(fd, 0o600)  # a strict umask must not leave the owner unable to read it
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(tmp)
-        raise
+        return run.subdir(RunDir.CONTROL, create=create, label=_CONTROL, private=True)
+    except ForeignPathError as error:
+        raise ChannelError(str(error)) from None
 
 
-def _unlink(path: Path) -> bool:
-    """Remove a file; False when it was already gone (someone else took it)."""
+@contextlib.contextmanager
+def _client_dir(run_dir: Path, name: str) -> Iterator[OwnDir]:
+    """`control/NAME` of a run, for a client: the run dir the user's own, `control/` private, no links."""
     try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def _inbox(run_dir: Path) -> Path:
-    return channel_dir(run_dir) / "inbox"
-
-
-def _acks(run_dir: Path) -> Path:
-    return channel_dir(run_dir) / "acks"
+        with OwnDir.open(run_dir, "run directory", follow=True) as run, _private_control(run) as control, \
+                control.subdir(name, label=f"{_CONTROL} {name}") as directory:
+            yield directory
+    except ForeignPathError as error:
+        raise ChannelError(str(error)) from None
 
 
 class ChannelServer:
     """Runs inside the training process: takes command files from the inbox to `controls`."""
 
-    def __init__(self, run_dir: Path, controls: Controls, poll_interval: float = 0.1, watch: bool = True) -> None:
+    def __init__(self, run_dir: Path, controls: Controls, poll_interval: float = 0.1, watch: bool = True,
+                 directory: OwnDir | None = None) -> None:
         """`poll_interval`: seconds between looks at the inbox. With `watch` (and inotify, on Linux)
         a command file wakes the poller at once, and it otherwise looks only every
         `max(poll_interval, WATCHED_POLL_S)`: waking ten times a second cost a training process
-        about 0.4% of a core."""
+        about 0.4% of a core. `directory`: the run directory, already open (else it is opened, or
+        made, here); every file of the channel is reached through it, never through a link."""
         self.run_dir = Path(run_dir)
         self.controls = controls
         self.poll_interval = poll_interval
         self.watch = watch
+        self._run = directory
+        self._owns_run = directory is None
+        self._control: OwnDir | None = None
+        self._inbox: OwnDir | None = None
+        self._acks: OwnDir | None = None
         self._waiter: DirectoryWaiter | None = None
         self._pending: set[str] = set()  # ids handed to the trainer, not answered yet
         self._lock = threading.Lock()
@@ -131,31 +121,37 @@ class ChannelServer:
         """Create (or re-check, on a resumed run) `control/`, write `control/pid`, start polling."""
         if self._thread is not None:
             return
-        self._make_private_dir()
-        self._refuse_other_live_owner()
-        for sub in (_inbox(self.run_dir), _acks(self.run_dir)):
-            try:
-                os.mkdir(sub, 0o700)
-                os.chmod(sub, 0o700)
-            except FileExistsError:
-                if not sub.is_dir() or sub.is_symlink():
-                    raise ChannelError(f"{sub} is not a directory; refusing") from None
-        self._clear_stale()
-        _atomic_write(self.control_dir / "pid", f"{os.getpid()}\n")
+        try:
+            self._open_dirs()
+            self._refuse_other_live_owner()
+            self._clear_stale()
+            self._control.write_atomic(RunDir.PID, f"{os.getpid()}\n".encode(), durable=False)
+        except BaseException:
+            self._close_dirs()
+            raise
         self._stop.clear()
         self._closed = False
-        self._waiter = DirectoryWaiter(_inbox(self.run_dir), watch=self.watch)
+        self._waiter = DirectoryWaiter(RunDir(self.run_dir).inbox, watch=self.watch)
         self._thread = threading.Thread(target=self._poll_loop, name="nntui-channel", daemon=True)
         self._thread.start()
 
-    def _make_private_dir(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+    def _open_dirs(self) -> None:
         try:
-            os.mkdir(self.control_dir, 0o700)
-            os.chmod(self.control_dir, 0o700)  # mkdir's mode is filtered by the umask
-        except FileExistsError:
-            pass
-        check_private(self.control_dir)
+            if self._run is None:
+                self._run = OwnDir.create(self.run_dir, "run directory", exclusive=False)
+            self._control = _private_control(self._run, create=True)
+            self._inbox = self._control.subdir(RunDir.INBOX, create=True, label=f"{_CONTROL} inbox")
+            self._acks = self._control.subdir(RunDir.ACKS, create=True, label=f"{_CONTROL} acks")
+        except ForeignPathError as error:
+            raise ChannelError(str(error)) from None
+
+    def _close_dirs(self) -> None:
+        for directory in (self._inbox, self._acks, self._control, self._run if self._owns_run else None):
+            if directory is not None:
+                directory.close()
+        self._inbox = self._acks = self._control = None
+        if self._owns_run:
+            self._run = None
 
     def _refuse_other_live_owner(self) -> None:
         pid = run_pid(self.run_dir)
@@ -165,14 +161,14 @@ class ChannelServer:
 
     def _clear_stale(self) -> None:
         """Commands left by an earlier process of this run are void."""
-        for entry in os.scandir(_inbox(self.run_dir)):
+        for name in self._inbox.names():
             with contextlib.suppress(OSError):
-                os.unlink(entry.path)
+                self._inbox.unlink(name)
         self._remove_stale()
 
     def close(self, reason: str = "the run has ended") -> None:
         """Stop polling; answer every command not carried out with ok=False; remove `control/pid`."""
-        if self._closed:
+        if self._closed or self._control is None:
             return
         self._closed = True
         self._stop.set()
@@ -188,18 +184,20 @@ class ChannelServer:
         for command_id in waiting:
             self._write_ack(command_id, False, reason)
         with contextlib.suppress(OSError):
-            for path in self._inbox_files():
-                if _unlink(path) and _ID_OK.match(path.stem):
-                    self._write_ack(path.stem, False, reason)
+            for name in self._inbox_files():
+                command_id = name.removesuffix(".json")
+                if self._inbox.unlink(name) and _ID_OK.match(command_id):
+                    self._write_ack(command_id, False, reason)
         if run_pid(self.run_dir) == os.getpid():  # a later process of this run may own it now
             with contextlib.suppress(OSError):
-                _unlink(self.control_dir / "pid")
+                self._control.unlink(RunDir.PID)
+        self._close_dirs()
 
     def _poll_loop(self) -> None:
         refused: str | None = None  # said once when the directory stops being private, once when it is again
         while not self._stop.is_set():
             try:
-                check_private(self.control_dir)
+                self._check_control()
                 if refused is not None:
                     log.warning("control channel resumed: %s is private again", self.control_dir)
                     refused = None
@@ -215,47 +213,55 @@ class ChannelServer:
                 return
             waiter.wait(max(self.poll_interval, WATCHED_POLL_S) if waiter.watching else self.poll_interval)
 
+    def _check_control(self) -> None:
+        """ChannelError unless the open `control/` is still private (the user may chmod it)."""
+        try:
+            self._control.check(private=True)
+        except ForeignPathError as error:
+            raise ChannelError(str(error)) from None
+
     def poll_once(self) -> None:
         """Take every complete command file in the inbox, oldest first."""
-        for path in self._inbox_files():
+        for name in self._inbox_files():
             if self._stop.is_set():
                 return  # close() answers what is left
             try:
-                self._take(path)
+                self._take(name)
             except OSError as error:
-                log.warning("control channel: cannot take %s: %s", path.name, error)
+                log.warning("control channel: cannot take %s: %s", name, error)
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + _STALE_TMP_S
             self._remove_stale()
 
-    def _inbox_files(self) -> list[Path]:
+    def _inbox_files(self) -> list[str]:
+        """Names of the inbox's command files, oldest first."""
         found = []
-        for entry in os.scandir(_inbox(self.run_dir)):
+        for entry in self._inbox.scandir():
             try:
                 if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
                     continue  # a tmp file being written; a fifo or link would block or mislead us
                 found.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.name))
             except OSError:
                 continue
-        return [_inbox(self.run_dir) / name for _, name in sorted(found)]
+        return [name for _, name in sorted(found)]
 
     def _remove_stale(self) -> None:
         """Tmp files of clients that died mid-write; answers whose clients gave up waiting."""
         now = time.time()
-        for directory, max_age in ((_inbox(self.run_dir), _STALE_TMP_S), (_acks(self.run_dir), _STALE_ACK_S)):
-            for entry in os.scandir(directory):
+        for directory, max_age in ((self._inbox, _STALE_TMP_S), (self._acks, _STALE_ACK_S)):
+            for entry in directory.scandir():
                 with contextlib.suppress(OSError):
                     if now - entry.stat(follow_symlinks=False).st_mtime > max_age:
-                        os.unlink(entry.path)
+                        directory.unlink(entry.name)
 
-    def _take(self, path: Path) -> None:
-        with open(path, "rb") as handle:
+    def _take(self, name: str) -> None:
+        with open(self._inbox.open_file(name), "rb") as handle:
             raw = handle.read(_MAX_COMMAND_BYTES + 1)
-        if not _unlink(path):
+        if not self._inbox.unlink(name):
             return  # its client withdrew it (timed out) between our read and now
-        command_id = path.stem
-        if path.suffix != ".json" or not _ID_OK.match(command_id):
-            log.warning("control channel: dropped stray file %s", path.name)
+        command_id = name.removesuffix(".json")
+        if command_id == name or not _ID_OK.match(command_id):
+            log.warning("control channel: dropped stray file %s", name)
             return
         try:
             command = self._parse(command_id, raw)
@@ -274,6 +280,8 @@ class ChannelServer:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise CommandError("unreadable command file (not JSON)") from None
+        except RecursionError:  # `[[[[...` nested deeper than the parser's recursion limit
+            raise CommandError("unreadable command file (nested too deeply)") from None
         if not isinstance(data, dict):
             raise CommandError("unreadable command file (not a JSON object)")
         if data.get("id") != command_id:
@@ -295,9 +303,12 @@ class ChannelServer:
 
     def _write_ack(self, command_id: str, ok: bool, message: str) -> None:
         """Never raises: the trainer thread calls this and must not die of a vanished run dir."""
-        payload = {"id": command_id, "ok": bool(ok), "message": str(message)}
+        payload = json.dumps({"id": command_id, "ok": bool(ok), "message": str(message)}).encode()
+        acks = self._acks
+        if acks is None:
+            return  # closed: nobody is listening any more
         try:
-            _atomic_write(_acks(self.run_dir) / f"{command_id}.json", json.dumps(payload))
+            acks.write_atomic(f"{command_id}.json", payload, durable=False)
         except OSError as error:
             log.warning("control channel: cannot write the answer to %s: %s", command_id, error)
 
@@ -333,7 +344,8 @@ def submit_nowait(run_dir: Path, action: str, value: float | str | None = None, 
     command_id = uuid.uuid4().hex
     payload = {"id": command_id, "action": command.action, "value": command.value, "source": source}
     try:
-        _atomic_write(_inbox(run_dir) / f"{command_id}.json", json.dumps(payload))
+        with _client_dir(run_dir, RunDir.INBOX) as inbox:
+            inbox.write_atomic(f"{command_id}.json", json.dumps(payload).encode(), durable=False)
     except OSError as error:
         raise ChannelError(f"cannot write to the control channel of run {Path(run_dir).resolve().name}: "
                            f"{error.strerror or error}") from None
@@ -358,26 +370,28 @@ def withdraw(run_dir: Path, command_id: str) -> bool:
     if not _ID_OK.match(command_id):
         raise ChannelError(f"bad command id {command_id!r}")
     try:
-        return _unlink(_inbox(run_dir) / f"{command_id}.json")
-    except OSError:
+        with _client_dir(run_dir, RunDir.INBOX) as inbox:
+            return inbox.unlink(f"{command_id}.json")
+    except (OSError, ChannelError):
         return False
 
 
 def _collect_ack(run_dir: Path, command_id: str) -> Ack | None:
     if not _ID_OK.match(command_id):
         raise ChannelError(f"bad command id {command_id!r}")
-    path = _acks(run_dir) / f"{command_id}.json"
+    name = f"{command_id}.json"
     try:
-        raw = path.read_bytes()
+        with _client_dir(run_dir, RunDir.ACKS) as acks:
+            raw = acks.read_bytes(name)
+            acks.unlink(name)
     except FileNotFoundError:
         return None
-    except OSError as error:
-        return Ack(False, f"cannot read the run's answer: {error.strerror or error}")
-    _unlink(path)
+    except (OSError, ChannelError) as error:
+        return Ack(False, f"cannot read the run's answer: {getattr(error, 'strerror', None) or error}")
     try:
         data = json.loads(raw.decode("utf-8"))
         return Ack(bool(data["ok"]), str(data.get("message", "")))
-    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, TypeError, KeyError):
         return Ack(False, "unreadable answer from the run")
 
 

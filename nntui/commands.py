@@ -31,7 +31,8 @@ def format_duration(seconds: Optional[float]) -> str:
 
 
 @app.command("runs")
-def runs_command(runs_dir: RunsDirOption = None) -> None:
+def runs_command(runs_dir: RunsDirOption = None,
+                 all_users: Annotated[bool, typer.Option("--all", help="Other users' runs too.")] = False) -> None:
     """List runs, newest first: name, preset, status, epochs, best monitored value, wall time."""
     from rich.console import Console
     from rich.table import Table
@@ -39,7 +40,7 @@ def runs_command(runs_dir: RunsDirOption = None) -> None:
     from nntui.paths import runs_dir as resolve_runs
     from nntui.runs import list_runs
 
-    infos = list_runs(runs_dir)
+    infos = list_runs(runs_dir, all_users=all_users)
     if not infos:
         typer.echo(f"no runs under {resolve_runs(runs_dir)}")
         return

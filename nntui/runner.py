@@ -5,10 +5,11 @@ Used by `nntui run --headless` and, as a subprocess, by the app.
 
 from __future__ import annotations
 
+import errno
 import os
-import shutil
 import signal
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -22,6 +23,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 HANDLED_SIGNALS = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
 SMALL_MLP_WORK = 20_000_000  # parameters x batch size under which one CPU thread is fastest
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
 
 
 class Interrupted(Exception):
@@ -189,73 +191,137 @@ def _load_resume_state(trainer: Any, request: RunRequest, controls: Controls) ->
 def _train(trainer: Any, request: RunRequest, sinks: list[Callable[[Event], None]]) -> int:
     """Open the run directory and the control channel, train, close them; the exit code."""
     from nntui.channel import ChannelError, ChannelServer
-    from nntui.rundir import RunDirWriter
 
-    run_dir = request.run_dir
-    try:
-        if request.resume:
-            _repair_resumed_dir(run_dir, request.config)
-        writer = RunDirWriter(run_dir, request.config, fresh=not request.resume)
-    except OSError as error:
-        return _fail(f"cannot write the run directory {run_dir}: {error.strerror or error}", EXIT_USAGE)
-    channel = ChannelServer(run_dir, trainer.controls)
+    writer = _open_writer(request)
+    if isinstance(writer, int):
+        return writer
+    channel = ChannelServer(request.run_dir, trainer.controls, directory=writer.directory)
     try:
         channel.open()
     except (ChannelError, OSError) as error:
-        writer.close()
-        if not request.resume:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        return _fail(str(error), EXIT_USAGE)
+        return _abandon(writer, str(error), _storage_exit(error))
     sinks.append(writer)
     if request.console is not None:
-        sinks.append(guarded(request.console))
+        sinks.append(_as_recorded(writer, guarded(request.console)))
+    end: RunEnded | None = None
+    escaped = None
     try:
         end = trainer.run()
+    except Exception as error:  # noqa: BLE001 -- the start record failed, or an error past the trainer's guard
+        escaped, trainer.error_traceback = error, trainer.error_traceback or traceback.format_exc()
     finally:
         channel.close()
-        writer.close()
-    if trainer.error_traceback:
-        (run_dir / "error.log").write_text(trainer.error_traceback, encoding="utf-8")
-    return exit_code(end, request.signals)
+    if writer.fresh and not writer.records:
+        return _abandon(writer, str(escaped or writer.error), EXIT_FAILED)  # nothing recorded: no run dir left
+    return _finish(writer, trainer.error_traceback, writer.end or end, escaped, request.signals)
 
 
-def _repair_resumed_dir(run_dir: Path, cfg: RunConfig) -> None:
-    """Make a run directory ready to be continued.
+def _open_writer(request: RunRequest) -> Any:
+    """The run directory's writer (a resumed one repaired first), or the exit code of a refusal."""
+    from nntui.fs import RunDir
+    from nntui.rundir import RunDirWriter
+
+    try:
+        if not request.resume:
+            return RunDirWriter(request.run_dir, request.config, fresh=True)
+        directory = RunDir(request.run_dir).open()
+        try:
+            _repair_resumed_dir(directory, request.config)
+        except BaseException:
+            directory.close()
+            raise
+        return RunDirWriter(directory, request.config, fresh=False)
+    except OSError as error:  # one line: nntui.fs names the file and the cause
+        return _fail(f"cannot write the run directory: {error}", _storage_exit(error))
+
+
+def _abandon(writer: Any, message: str, code: int) -> int:
+    """Close a run that cannot go on; a fresh one that recorded nothing leaves no directory."""
+    if writer.fresh and not writer.records:
+        writer.discard()
+    writer.close()
+    return _fail(message, code)
+
+
+def _finish(writer: Any, error_traceback: str | None, end: RunEnded | None, escaped: Exception | None,
+            received: list[str]) -> int:
+    """Keep the traceback in error.log, close the records, say what went wrong in one line."""
+    from nntui.engine.trainer import one_line
+    from nntui.fs import RunDir
+
+    kept = bool(error_traceback) and writer.write_error_log(error_traceback)
+    writer.close()
+    problem = writer.error or escaped
+    if problem is None:
+        return exit_code(end, received) if end is not None else EXIT_FAILED
+    text = str(problem) if isinstance(problem, OSError) else one_line(problem)
+    where = f" (traceback in {writer.run_dir / RunDir.ERROR_LOG})" if kept and escaped is not None else ""
+    return _fail(text + where, EXIT_FAILED)
+
+
+def _as_recorded(writer: Any, console: Callable[[Event], None]) -> Callable[[Event], None]:
+    """The console sees the end as it was recorded (`failed` when the summary could not be written)."""
+    def sink(event: Event) -> None:
+        console(writer.end if isinstance(event, RunEnded) and writer.end is not None else event)
+
+    return sink
+
+
+def _storage_exit(error: BaseException) -> int:
+    """A full or failing disk fails the run (1); a refused or unusable directory is bad usage (2)."""
+    return EXIT_FAILED if getattr(error, "errno", None) in _DISK_ERRORS else EXIT_USAGE
+
+
+def _repair_resumed_dir(directory: Any, cfg: RunConfig) -> None:
+    """Make an open run directory (`fs.OwnDir`) ready to be continued.
 
     config.toml must hold the configuration trained now (--epochs may have changed); a partial
     last line of metrics.jsonl (a crash mid-write) is cut, or it would swallow the next record;
     temp files of a process killed while it wrote a checkpoint are removed.
     """
-    from nntui.rundir import write_atomic
-    from nntui.runs import CONFIG, METRICS
+    from nntui.fs import RunDir
 
-    text = cfg.to_toml()
-    config_path = run_dir / CONFIG
-    if not config_path.is_file() or config_path.read_text(encoding="utf-8") != text:
-        write_atomic(config_path, text)
-    _cut_partial_line(run_dir / METRICS)
-    for folder in (run_dir, run_dir / "checkpoints"):
-        for stale in folder.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
-
-
-def _cut_partial_line(path: Path) -> None:
-    """Truncate `path` right after its last newline."""
+    text = cfg.to_toml().encode("utf-8")
     try:
-        with open(path, "rb+") as handle:
-            end = position = handle.seek(0, os.SEEK_END)
-            while position > 0:
-                start = max(0, position - 4096)
-                handle.seek(start)
-                newline = handle.read(position - start).rfind(b"\n")
-                if newline >= 0:
-                    position = start + newline + 1
-                    break
-                position = start
-            if position != end:
-                handle.truncate(position)
+        current = directory.read_bytes(RunDir.CONFIG)
+    except FileNotFoundError:
+        current = None
+    if current != text:
+        directory.write_atomic(RunDir.CONFIG, text)
+    _cut_partial_line(directory, RunDir.METRICS)
+    _remove_temp_files(directory)
+    try:
+        checkpoints = directory.subdir(RunDir.CHECKPOINTS)
     except FileNotFoundError:
         return
+    with checkpoints:
+        _remove_temp_files(checkpoints)
+
+
+def _remove_temp_files(directory: Any) -> None:
+    for name in directory.names():
+        if name.startswith(".") and name.endswith(".tmp"):
+            directory.unlink(name)
+
+
+def _cut_partial_line(directory: Any, name: str) -> None:
+    """Truncate the file `name` of an open `fs.OwnDir` right after its last newline."""
+    try:
+        fd = directory.open_file(name, os.O_RDWR)
+    except FileNotFoundError:
+        return
+    with open(fd, "rb+") as handle:
+        end = position = handle.seek(0, os.SEEK_END)
+        while position > 0:
+            start = max(0, position - 4096)
+            handle.seek(start)
+            newline = handle.read(position - start).rfind(b"\n")
+            if newline >= 0:
+                position = start + newline + 1
+                break
+            position = start
+        if position != end:
+            handle.truncate(position)
 
 
 def guarded(console: Callable[[Event], None]) -> Callable[[Event], None]:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nntui.engine.early_stopping import default_mode
+from nntui.fs import RunDir, user_name
 from nntui.paths import runs_dir as default_runs_dir
 
-METRICS = "metrics.jsonl"
-SUMMARY = "summary.json"
-CONFIG = "config.toml"
+METRICS = RunDir.METRICS
+SUMMARY = RunDir.SUMMARY
+CONFIG = RunDir.CONFIG
 
 
 class RunNotFound(LookupError):
@@ -40,7 +42,7 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
     """Every complete record of a run; a partial last line (a crash mid-write) is skipped."""
     try:
         data = (Path(run_dir) / METRICS).read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # missing, or another user's private run
         return []
     return parse_lines(data.rpartition(b"\n")[0].decode("utf-8", errors="replace"))
 
@@ -73,22 +75,78 @@ class RecordTail:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (one of another user's, which we may not signal, counts)."""
     if pid <= 0:
         return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # EPERM: it exists, it is another user's
         return True
     return True
 
 
 def run_pid(run_dir: Path) -> int:
+    """The pid in `control/pid`, or 0 when there is none (or it cannot be read)."""
     try:
-        return int((Path(run_dir) / "control" / "pid").read_text().strip() or 0)
+        return int(RunDir(run_dir).pid_file.read_text().strip() or 0)
     except (OSError, ValueError):
         return 0
+
+
+def _started_pid(run_dir: Path, records: list[dict[str, Any]]) -> int:
+    """The pid of the last session, from control/pid or, when that is another user's private file,
+    from the session's `start` record."""
+    try:
+        return int(RunDir(run_dir).pid_file.read_text().strip() or 0)
+    except PermissionError:
+        pass
+    except (OSError, ValueError):
+        return 0
+    for record in reversed(records):
+        if record.get("event") == "start":
+            pid = record.get("pid")
+            return pid if isinstance(pid, int) and not isinstance(pid, bool) else 0
+    return 0
+
+
+def run_owner(run_dir: Path) -> int | None:
+    """The uid that owns the run directory (None when it cannot be looked at)."""
+    try:
+        return os.stat(run_dir).st_uid
+    except OSError:
+        return None
+
+
+def run_status(run_dir: Path, records: list[dict[str, Any]], end: dict[str, Any] | None) -> str:
+    """The end record's status; else `running` while its process lives, `crashed` when it does not.
+
+    Another user's run says so: "running (owned by alice)"; one whose records we cannot read at
+    all is "private (owned by alice)".
+    """
+    if end is not None:
+        status = str(end.get("status", "?"))
+    elif pid_alive(_started_pid(run_dir, records)):
+        status = "running"
+    elif not records and not os.access(Path(run_dir) / METRICS, os.R_OK) and _exists(Path(run_dir) / METRICS):
+        status = "private"
+    else:
+        status = "crashed"
+    owner = run_owner(run_dir)
+    if owner is not None and owner != os.getuid():
+        status += f" (owned by {user_name(owner)})"
+    return status
+
+
+def _exists(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def ended(records: list[dict[str, Any]]) -> bool:
@@ -109,24 +167,48 @@ def is_live(run_dir: Path, records: list[dict[str, Any]] | None = None) -> bool:
 
 
 def resolve_run(run: str, runs_root: str | os.PathLike[str] | None = None) -> Path:
-    """A run directory from a path, a run name under the runs dir, or `latest`."""
+    """A run directory from a path, a run name under the runs dir, or `latest` (the user's own newest)."""
     root = default_runs_dir(runs_root)
     if run == "latest":
         runs = run_dirs(root)
         if not runs:
-            raise RunNotFound(f"no runs under {root}")
+            raise RunNotFound(f"no runs of yours under {root}" if run_dirs(root, all_users=True)
+                              else f"no runs under {root}")
         return runs[0]
     for candidate in (Path(run), root / run):
-        if (candidate / METRICS).is_file() or (candidate / CONFIG).is_file():
+        if _is_file(candidate / METRICS) or _is_file(candidate / CONFIG):
             return candidate
     raise RunNotFound(f"no run {run!r} (looked for a run directory and for {root / run})")
 
 
-def run_dirs(root: Path) -> list[Path]:
-    """Run directories under root, newest first (by the time their run started)."""
-    if not root.is_dir():
+def _is_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def run_dirs(root: Path, all_users: bool = False) -> list[Path]:
+    """Run directories under root, newest first (by the time their run started).
+
+    Only the user's own (real directories, not links, owned by the user) unless `all_users`.
+    """
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
         return []
-    found = [path for path in root.iterdir() if path.is_dir() and (path / METRICS).is_file()]
+    uid = os.getuid()
+    found = []
+    for entry in entries:
+        try:
+            info = entry.stat(follow_symlinks=all_users)  # without: a link is not a directory
+        except OSError:
+            continue
+        path = Path(root) / entry.name
+        if not stat.S_ISDIR(info.st_mode) or not (all_users or info.st_uid == uid):
+            continue
+        if _is_file(path / METRICS) or all_users and _exists(path / METRICS):
+            found.append(path)
     return sorted(found, key=_started_at, reverse=True)
 
 
@@ -160,12 +242,7 @@ def run_info(run_dir: Path) -> RunInfo:
     epochs = [r for r in records if r.get("event") == "epoch"]
     end = records[-1] if records and records[-1].get("event") == "end" else None
     preset = str(starts[0].get("preset", "?")) if starts else "?"
-    if end is not None:
-        status = str(end.get("status", "?"))
-    elif pid_alive(run_pid(run_dir)):
-        status = "running"
-    else:
-        status = "crashed"
+    status = run_status(run_dir, records, end)
     early = (epochs[-1].get("early_stop") if epochs else None) or {}
     configured = _configured(run_dir)
     monitor = _monitor(run_dir, starts, early, configured)
@@ -254,6 +331,6 @@ def tail_records(run_dir: Path, max_bytes: int = 256 * 1024) -> list[dict[str, A
     return parse_lines(data.rpartition(b"\n")[0].decode("utf-8", errors="replace"))
 
 
-def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunInfo]:
-    """Every run under `root` (default: the runs dir), newest first."""
-    return [run_info(path) for path in run_dirs(default_runs_dir(root))]
+def list_runs(root: str | os.PathLike[str] | None = None, all_users: bool = False) -> list[RunInfo]:
+    """The user's runs under `root` (default: the runs dir), newest first; everyone's with `all_users`."""
+    return [run_info(path) for path in run_dirs(default_runs_dir(root), all_users)]

@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from nntui import fs
+
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
-    """Write `state` to `path` so that readers only ever see a whole old file or a whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(state, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    """Write `state` to `path` so that readers only ever see a whole old file or a whole new one.
 
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    The state is serialized in memory first, so a full disk or an I/O error raises a one-line
+    `fs.StorageError` naming the file ("no space left on device: runs/x/checkpoints/last.pt"),
+    with the old file untouched and no temp file left. The file is written 0600, never through a
+    link, in the directory the run holds open (see `fs.own_dir`).
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    path = Path(path)
+    with fs.own_dir(path.parent, "checkpoint directory") as directory:
+        directory.write_atomic(path.name, buffer.getbuffer())
 
 
 def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
