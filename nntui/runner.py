@@ -249,9 +249,12 @@ def _finish(writer: Any, error_traceback: str | None, end: RunEnded | None, esca
     from nntui.engine.trainer import one_line
     from nntui.fs import RunDir
 
+    problem = writer.error or escaped
+    if not error_traceback and problem is not None:  # e.g. the summary: the trainer saw nothing wrong
+        error_traceback = "".join(traceback.format_exception(type(problem), problem, problem.__traceback__))
     kept = bool(error_traceback) and writer.write_error_log(error_traceback)
     writer.close()
-    problem = writer.error or escaped
+    problem = writer.error or escaped  # closing syncs the records: that can fail too
     if problem is None:
         return exit_code(end, received) if end is not None else EXIT_FAILED
     text = str(problem) if isinstance(problem, OSError) else one_line(problem)
