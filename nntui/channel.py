@@ -35,6 +35,7 @@ _MAX_COMMAND_BYTES = 64 * 1024
 _STALE_TMP_S = 60.0  # a client's tmp file this old was left by a client that died mid-write
 _STALE_ACK_S = 600.0  # an answer nobody collected (its client gave up) is dropped on the next open
 _ACK_POLL_S = 0.03
+_CONTROL = "control directory"
 
 
 class ChannelError(RuntimeError):
@@ -54,9 +55,6 @@ def channel_dir(run_dir: Path) -> Path:
     return RunDir(run_dir).control
 
 
-_CONTROL = "control directory"
-
-
 def check_private(path: Path) -> None:
     """Raise ChannelError unless `path` is a real directory owned by us with no group/other bits."""
     try:
@@ -70,10 +68,11 @@ def check_private(path: Path) -> None:
         raise ChannelError(f"{_CONTROL} {problem}")
 
 
-def _private_control(run: OwnDir, create: bool = False) -> OwnDir:
-    """`control/` of an open run directory: made when `create`; ChannelError unless private and ours."""
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """A directory that is not the user's own (or `control/` not private) is a ChannelError."""
     try:
-        return run.subdir(RunDir.CONTROL, create=create, label=_CONTROL, private=True)
+        yield
     except ForeignPathError as error:
         raise ChannelError(str(error)) from None
 
@@ -81,12 +80,10 @@ def _private_control(run: OwnDir, create: bool = False) -> OwnDir:
 @contextlib.contextmanager
 def _client_dir(run_dir: Path, name: str) -> Iterator[OwnDir]:
     """`control/NAME` of a run, for a client: the run dir the user's own, `control/` private, no links."""
-    try:
-        with OwnDir.open(run_dir, "run directory", follow=True) as run, _private_control(run) as control, \
-                control.subdir(name, label=f"{_CONTROL} {name}") as directory:
-            yield directory
-    except ForeignPathError as error:
-        raise ChannelError(str(error)) from None
+    with _refusals(), OwnDir.open(run_dir, "run directory", follow=True) as run, \
+            run.subdir(RunDir.CONTROL, label=_CONTROL, private=True) as control, \
+            control.subdir(name, label=f"{_CONTROL} {name}") as directory:
+        yield directory
 
 
 class ChannelServer:
@@ -136,22 +133,19 @@ class ChannelServer:
         self._thread.start()
 
     def _open_dirs(self) -> None:
-        try:
+        with _refusals():
             if self._run is None:
                 self._run = OwnDir.create(self.run_dir, "run directory", exclusive=False)
-            self._control = _private_control(self._run, create=True)
+            self._control = self._run.subdir(RunDir.CONTROL, create=True, label=_CONTROL, private=True)
             self._inbox = self._control.subdir(RunDir.INBOX, create=True, label=f"{_CONTROL} inbox")
             self._acks = self._control.subdir(RunDir.ACKS, create=True, label=f"{_CONTROL} acks")
-        except ForeignPathError as error:
-            raise ChannelError(str(error)) from None
 
     def _close_dirs(self) -> None:
         for directory in (self._inbox, self._acks, self._control, self._run if self._owns_run else None):
             if directory is not None:
                 directory.close()
         self._inbox = self._acks = self._control = None
-        if self._owns_run:
-            self._run = None
+        self._run = None if self._owns_run else self._run
 
     def _refuse_other_live_owner(self) -> None:
         pid = run_pid(self.run_dir)
@@ -197,7 +191,8 @@ class ChannelServer:
         refused: str | None = None  # said once when the directory stops being private, once when it is again
         while not self._stop.is_set():
             try:
-                self._check_control()
+                with _refusals():  # the user may chmod it meanwhile
+                    self._control.check(private=True)
                 if refused is not None:
                     log.warning("control channel resumed: %s is private again", self.control_dir)
                     refused = None
@@ -212,13 +207,6 @@ class ChannelServer:
             if waiter is None or self._stop.is_set():
                 return
             waiter.wait(max(self.poll_interval, WATCHED_POLL_S) if waiter.watching else self.poll_interval)
-
-    def _check_control(self) -> None:
-        """ChannelError unless the open `control/` is still private (the user may chmod it)."""
-        try:
-            self._control.check(private=True)
-        except ForeignPathError as error:
-            raise ChannelError(str(error)) from None
 
     def poll_once(self) -> None:
         """Take every complete command file in the inbox, oldest first."""

@@ -55,7 +55,7 @@ def storage_error(error: OSError, path: str | os.PathLike[str]) -> OSError:
 def user_name(uid: int) -> str:
     """The login name of `uid`, or the number when it has none."""
     try:
-        import pwd
+        import pwd  # not on Windows
 
         return pwd.getpwuid(uid).pw_name
     except (ImportError, KeyError):
@@ -96,11 +96,6 @@ class OwnDir:
         self.fd, self.path, self.label = fd, Path(path), label
         self.failure: OSError | None = None  # the first `write_atomic` in it that failed
 
-    def __repr__(self) -> str:
-        return f"OwnDir({str(self.path)!r}, fd={self.fd})"
-
-    # ------------------------------------------------------------------ opening
-
     @classmethod
     def create(cls, path: str | os.PathLike[str], label: str = "directory", exclusive: bool = True) -> OwnDir:
         """Make `path` (mode 0700) -- with `exclusive`, refusing one that exists -- and open it.
@@ -119,14 +114,13 @@ class OwnDir:
             os.close(parent)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], label: str = "directory", follow: bool = False,
-             private: bool = False) -> OwnDir:
+    def open(cls, path: str | os.PathLike[str], label: str = "directory", follow: bool = False) -> OwnDir:
         """Open an existing directory of the user's; `follow` lets its last component be a link."""
         try:
             fd = os.open(path, _DIR_FLAGS | (0 if follow else _NOFOLLOW))
         except OSError as error:
             raise _open_refusal(error, path, label) from None
-        return cls._checked(fd, path, label, private)
+        return cls._checked(fd, path, label, private=False)
 
     def subdir(self, name: str, create: bool = False, exclusive: bool = False, label: str = "directory",
                private: bool = False) -> OwnDir:
@@ -180,8 +174,6 @@ class OwnDir:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # ------------------------------------------------------------------ files
 
     def write_atomic(self, name: str, data: Data, durable: bool = True) -> None:
         """Replace `name` whole: readers see the old file or the new one, never a part of either.
@@ -267,7 +259,7 @@ class OwnDir:
         return True
 
     def names(self) -> list[str]:
-        return os.listdir(self.fd)
+        return os.listdir(self.fd)  # a descriptor: not through a path someone may have swapped
 
     def scandir(self) -> Iterator[os.DirEntry[str]]:
         """Entries whose `path` is their name: use them with this directory's methods."""
@@ -384,9 +376,6 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-
-    def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r})"
 
     config = property(lambda self: self.path / self.CONFIG)
     metrics = property(lambda self: self.path / self.METRICS)

@@ -41,9 +41,10 @@ def check_run_name(name: str) -> str:
 
 
 def unique_run_dir(root: Path, name: str) -> Path:
-    """`root/name`, or `root/name-2`, `-3`... when taken (two runs started in the same second)."""
+    """`root/name`, or `root/name-2`, `-3`... when taken (two runs started in the same second; a
+    link someone left at the name, even one pointing nowhere, takes it too)."""
     candidate, counter = root / name, 1
-    while candidate.exists():
+    while os.path.lexists(candidate):
         counter += 1
         candidate = root / f"{name}-{counter}"
     return candidate

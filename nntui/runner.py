@@ -5,6 +5,7 @@ Used by `nntui run --headless` and, as a subprocess, by the app.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -213,7 +214,19 @@ def _train(trainer: Any, request: RunRequest, sinks: list[Callable[[Event], None
         channel.close()
     if writer.fresh and not writer.records:
         return _abandon(writer, str(escaped or writer.error), EXIT_FAILED)  # nothing recorded: no run dir left
+    if escaped is not None and writer.end is None:
+        _record_failure(writer, trainer.progress, escaped)
     return _finish(writer, trainer.error_traceback, writer.end or end, escaped, request.signals)
+
+
+def _record_failure(writer: Any, progress: Any, error: Exception) -> None:
+    """An `end` record for a run the trainer could not end itself (an error past its own guard)."""
+    from nntui.engine.trainer import one_line
+
+    epoch = progress.epoch if progress.batch else progress.epoch - 1  # the last epoch trained in
+    with contextlib.suppress(OSError):
+        writer(RunEnded("failed", epoch=max(epoch, 0), step=progress.step, error=one_line(error),
+                        reason=one_line(error)))
 
 
 def _open_writer(request: RunRequest) -> Any:

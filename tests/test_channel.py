@@ -491,3 +491,16 @@ def test_a_closed_waiter_never_touches_descriptors_it_gave_back(tmp_path: Path) 
         for pipe in pipes:
             for fd in pipe:
                 os.close(fd)
+
+
+def test_a_command_nested_too_deeply_for_the_parser_gets_a_refusal(run_dir: Path, server: ChannelServer,
+                                                                    caplog) -> None:
+    drop(run_dir, "deep.json", "[" * 60_000)
+    wait_until(lambda: "deep.json" not in inbox_names(run_dir))
+    answers: list[Ack | None] = []
+    wait_until(lambda: answers.append(poll_ack(run_dir, "deep")) or answers[-1] is not None)
+    assert answers[-1] == Ack(False, "unreadable command file (nested too deeply)")
+    assert not server.controls
+    assert "Traceback" not in caplog.text and "poll failed" not in caplog.text
+    with FakeTrainer(server.controls):
+        assert send_command(run_dir, "pause", timeout=5).ok  # the channel goes on

@@ -184,3 +184,19 @@ def test_a_real_full_disk_mid_run_then_resume(tmp_path, small_disk) -> None:
                     *args, cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
     assert epochs(superseded_dropped(records(runs / "x"))) == epochs(records(tmp_path / "runs" / "whole"))
+
+
+def test_an_error_past_the_trainers_guard_still_ends_the_run(tmp_path, monkeypatch, capsys) -> None:
+    from nntui.engine.trainer import Trainer
+
+    def broken_finish(self, status, reason):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Trainer, "_finish", broken_finish)
+    run_dir = tmp_path / "runs" / "x"
+    assert train(tmp_path, run_dir, sets=[*QUICK, "train.epochs=1"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == f"nntui: error: RuntimeError: boom (traceback in {run_dir / 'error.log'})"
+    end = read_records(run_dir)[-1]
+    assert (end["event"], end["status"], end["error"]) == ("end", "failed", "RuntimeError: boom")
+    assert "Traceback" in (run_dir / "error.log").read_text() and "Traceback" not in err
