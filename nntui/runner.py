@@ -213,7 +213,7 @@ def _train(trainer: Any, request: RunRequest, sinks: list[Callable[[Event], None
     finally:
         channel.close()
     if writer.fresh and not writer.records:
-        return _abandon(writer, str(escaped or writer.error), EXIT_FAILED)  # nothing recorded: no run dir left
+        return _abandon(writer, _one_line(escaped or writer.error), EXIT_FAILED)  # nothing recorded: no run dir
     if escaped is not None and writer.end is None:
         _record_failure(writer, trainer.progress, escaped)
     return _finish(writer, trainer.error_traceback, writer.end or end, escaped, request.signals)
@@ -244,8 +244,8 @@ def _open_writer(request: RunRequest) -> Any:
             directory.close()
             raise
         return RunDirWriter(directory, request.config, fresh=False)
-    except OSError as error:  # one line: nntui.fs names the file and the cause
-        return _fail(f"cannot write the run directory: {error}", _storage_exit(error))
+    except OSError as error:  # one line: nntui.fs names the cause and the file
+        return _fail(str(error), _storage_exit(error))
 
 
 def _abandon(writer: Any, message: str, code: int) -> int:
@@ -259,7 +259,6 @@ def _abandon(writer: Any, message: str, code: int) -> int:
 def _finish(writer: Any, error_traceback: str | None, end: RunEnded | None, escaped: Exception | None,
             received: list[str]) -> int:
     """Keep the traceback in error.log, close the records, say what went wrong in one line."""
-    from nntui.engine.trainer import one_line
     from nntui.fs import RunDir
 
     problem = writer.error or escaped
@@ -270,9 +269,17 @@ def _finish(writer: Any, error_traceback: str | None, end: RunEnded | None, esca
     problem = writer.error or escaped  # closing syncs the records: that can fail too
     if problem is None:
         return exit_code(end, received) if end is not None else EXIT_FAILED
-    text = str(problem) if isinstance(problem, OSError) else one_line(problem)
     where = f" (traceback in {writer.run_dir / RunDir.ERROR_LOG})" if kept and escaped is not None else ""
-    return _fail(text + where, EXIT_FAILED)
+    return _fail(_one_line(problem) + where, EXIT_FAILED)
+
+
+def _one_line(problem: BaseException | None) -> str:
+    """An error of nntui.fs says the cause and the file; any other, its type and text."""
+    from nntui.engine.trainer import one_line
+
+    if problem is None:
+        return "the run could not be written"
+    return str(problem) if isinstance(problem, OSError) else one_line(problem)
 
 
 def _as_recorded(writer: Any, console: Callable[[Event], None]) -> Callable[[Event], None]:

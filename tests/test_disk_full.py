@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
+import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import finish_cli, records, run_cli, start_cli, wait_until
 
-from conftest import records, run_cli, start_cli, finish_cli, wait_until
 from nntui.runs import read_records
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads /proc/self/fd")
@@ -137,13 +135,13 @@ def small_disk(tmp_path):
     mount.mkdir()
     try:
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         pytest.skip("cannot run mount")
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {done.stderr.strip()}")
     yield mount
-    subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=30)
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=30, check=False)
 
 
 def fill(path: Path) -> None:
@@ -166,10 +164,10 @@ def test_a_real_full_disk_mid_run_then_resume(tmp_path, small_disk) -> None:
                      cwd=tmp_path)
     wait_until(lambda: sum(r["event"] == "epoch" for r in read_records(runs / "x")) >= 1 or proc.poll() is not None,
                interval=0.005, what="the first epoch record")
-    proc.send_signal(subprocess.signal.SIGSTOP)
+    proc.send_signal(signal.SIGSTOP)
     good = (runs / "x" / "checkpoints" / "last.pt").read_bytes()
     fill(small_disk / "filler")
-    proc.send_signal(subprocess.signal.SIGCONT)
+    proc.send_signal(signal.SIGCONT)
     result = finish_cli(proc)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1, result.stderr

@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from conftest import count_records, finish_cli, records, run_cli, start_cli, wait_until
 
 INTRUDER = "nntui-intruder"
@@ -31,13 +30,13 @@ def intruder():
         entry = pwd.getpwnam(INTRUDER)
     except KeyError:
         made = subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", INTRUDER],
-                              capture_output=True, text=True, timeout=60)
+                              capture_output=True, text=True, timeout=60, check=False)
         if made.returncode != 0:
             pytest.skip(f"useradd failed: {made.stderr.strip()}")
         created, entry = True, pwd.getpwnam(INTRUDER)
     yield entry.pw_uid, entry.pw_gid
     if created:
-        subprocess.run(["userdel", INTRUDER], capture_output=True, timeout=60)
+        subprocess.run(["userdel", INTRUDER], capture_output=True, timeout=60, check=False)
 
 
 @pytest.fixture
@@ -54,7 +53,7 @@ def shared(intruder):
 def as_intruder(intruder, script: str) -> subprocess.CompletedProcess:
     uid, gid = intruder
     return subprocess.run(["/bin/sh", "-c", script], user=uid, group=gid, extra_groups=[], cwd="/",
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def runs_dir(base: Path, mode: int) -> Path:
