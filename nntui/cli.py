@@ -89,7 +89,6 @@ def run(
             if preset is None:
                 fail("run needs a PRESET (see `nntui presets`) or --resume RUN")
             cfg = _apply_options(preset, set_ or [], {**options, "optim.lr": lr})
-            _note_shadowing(preset)
             run_dir = root / _checked_name(name) if name is not None else paths.unique_run_dir(
                 root, paths.default_run_name(cfg.name))
             if run_dir.exists():
@@ -98,6 +97,8 @@ def run(
         fail(str(error))
     if diverge not in ("stop", "pause"):
         fail("--diverge must be stop or pause")
+    if preset is not None and resume is None:
+        _note_shadowing(preset)
     if not headless:
         _run_in_app(cfg, run_dir, data_dir, resume is not None, lr if resume else None, epochs, device)
     raise typer.Exit(_run_headless(cfg, run_dir, paths.data_dir(data_dir), resume is not None,
@@ -109,11 +110,13 @@ def _note_shadowing(name: str) -> None:
     from nntui.config import find_preset
 
     found = find_preset(name)
-    if found is not None and not found.is_builtin and _shadow_note(found):
-        typer.echo(f"nntui: note: preset {name} is {found.label}{_shadow_note(found)}", err=True)
+    shadowing = _shadow_note(found) if found is not None and not found.is_builtin else ""
+    if found is not None and shadowing:
+        typer.echo(f"nntui: note: preset {name} is {found.label}{shadowing}", err=True)
 
 
 def _checked_name(name: str) -> str:
+    """`--name` as given, or a ConfigError naming the option."""
     from nntui.config import ConfigError
     from nntui.paths import check_run_name
 
@@ -215,7 +218,7 @@ def presets_list(ctx: typer.Context) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from nntui.config import ConfigError, preset_files, read_preset
+    from nntui.config import ConfigError, preset_files, read_preset_file
 
     files = preset_files()
     winners = {}
@@ -224,7 +227,7 @@ def presets_list(ctx: typer.Context) -> None:
     rows = []
     for preset in sorted(files, key=lambda preset: preset.name):  # stable: the one in use first
         try:
-            description = str(read_preset(str(preset.path))[0].get("description", ""))
+            description = str(read_preset_file(preset.path, preset.label).get("description", ""))
         except ConfigError as error:
             description = f"(cannot be used: {error})"
         rows.append((preset.name, _preset_source(preset, winners[preset.name]), description))

@@ -15,8 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nntui.engine.early_stopping import default_mode
-# builtin_preset_dir and builtin_presets are re-exported: the setup screen and tests import them from here
-from nntui.preset_lookup import builtin_preset_dir, builtin_presets, find_preset, preset_files  # noqa: F401
+# re-exported: the CLI, the setup screen and tests import the preset lookup from here
+from nntui.preset_lookup import (builtin_preset_dir, builtin_presets, find_preset, preset_files,  # noqa: F401
+                                 preset_path, read_preset, read_preset_file)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -250,43 +251,14 @@ class RunConfig(_Section):
         return tomli_w.dumps(self.to_dict())
 
 
-# --------------------------------------------------------------------------- presets
+# --------------------------------------------------------------------------- presets with overrides
 
 
-def preset_path(name_or_path: str) -> Path:
-    """The file of a preset NAME (the user's own first, see `nntui.preset_lookup`), or a `.toml` path."""
-    found = find_preset(name_or_path)
-    if found is not None:
-        return found.path
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"{name_or_path}: no such preset file")
-        return path
-    names = ", ".join(dict.fromkeys(preset.name for preset in preset_files()))
-    raise ConfigError(f"unknown preset {name_or_path!r}; presets: {names}")
-
-
-def read_preset(name_or_path: str) -> tuple[dict[str, Any], str]:
-    """The raw TOML table of a preset and a label for error messages."""
-    found = find_preset(name_or_path)
-    path = found.path if found is not None else preset_path(name_or_path)
-    label = found.label if found is not None else str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{label}: cannot read: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{label}: not valid TOML: {error}") from None
-    raw.setdefault("name", path.stem)
-    return raw, label
-
-
-Option = tuple[str, str, Any]  # (the option as the user typed it, e.g. "--lr"; its key; its value)
+OptionOverride = tuple[str, str, Any]  # (an option as the user typed it, e.g. "--lr"; the key it sets; its value)
 
 
 def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = (),
-                options: list[Option] | tuple[Option, ...] = ()) -> RunConfig:
+                options: list[OptionOverride] | tuple[OptionOverride, ...] = ()) -> RunConfig:
     """Load and validate a preset, then apply `KEY=VALUE` overrides and then `options`.
 
     The result is validated once, after every change, so overrides that only fit together

@@ -1,4 +1,4 @@
-"""Where presets are found: the built-in folder and the user's own folders.
+"""Where presets are found (the built-in folder and the user's own folders) and how they are read.
 
 A preset NAME is the stem of a `.toml` file in one of these folders, looked up in this order
 (the first one wins, so a user's own preset shadows a built-in of the same name, as a local
@@ -9,7 +9,8 @@ setting overrides a global one):
 3. the built-in presets, installed with the package.
 
 A folder that is the built-in one (`./presets` inside a source checkout of nntui) counts once,
-as built-in. Torch-free and fast: `nntui presets` must answer at once.
+as built-in. A name that no folder has is taken as a path to a `.toml` file. Torch-free and
+fast: `nntui presets` must answer at once. Problems are `nntui.config.ConfigError`s (one line).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BUILTIN = "built-in"
 CWD_PRESETS = "presets"  # relative to the current directory
@@ -96,6 +98,47 @@ def preset_files() -> list[PresetFile]:
 def find_preset(name: str) -> PresetFile | None:
     """The preset file NAME stands for (the first in lookup order), or None."""
     return next((preset for preset in preset_files() if preset.name == name), None)
+
+
+def preset_path(name_or_path: str) -> Path:
+    """The file of a preset NAME (in lookup order, see above), or of a path to a `.toml` file."""
+    return _locate(name_or_path)[0]
+
+
+def _locate(name_or_path: str) -> tuple[Path, str]:
+    """A preset's file and the label that error messages name it by."""
+    from nntui.config import ConfigError  # imported here: nntui.config imports this module
+
+    found = find_preset(name_or_path)
+    if found is not None:
+        return found.path, found.label
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{name_or_path}: no such preset file")
+        return path, str(path)
+    names = ", ".join(dict.fromkeys(preset.name for preset in preset_files()))
+    raise ConfigError(f"unknown preset {name_or_path!r}; presets: {names}")
+
+
+def read_preset(name_or_path: str) -> tuple[dict[str, Any], str]:
+    """The raw TOML table of a preset and a label for error messages."""
+    path, label = _locate(name_or_path)
+    return read_preset_file(path, label), label
+
+
+def read_preset_file(path: Path, label: str) -> dict[str, Any]:
+    """The raw TOML table of a preset file; `name` defaults to the file's stem."""
+    from nntui.config import ConfigError, tomllib
+
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{label}: cannot read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{label}: not valid TOML: {error}") from None
+    raw.setdefault("name", path.stem)
+    return raw
 
 
 def _identity(folder: Path) -> tuple[int, int] | None:

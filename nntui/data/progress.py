@@ -14,8 +14,8 @@ class HeldNotes:
 
     Used as a context manager around the load: the notes are shown (in order) once the load
     has taken `delay_s`, and every later note at once; a load that ends, or fails, sooner
-    drops them. A download of minutes still says what it does; loading the digits says
-    nothing, and an error found while loading is the only line the user sees.
+    drops them. A download of minutes still says what it does; reading a small CSV file says
+    nothing, and an error found while reading it is the only line the user sees.
     """
 
     def __init__(self, show: Callable[[str], None], delay_s: float = NOTE_DELAY_S) -> None:
