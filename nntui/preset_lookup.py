@@ -72,8 +72,12 @@ def user_preset_dirs() -> list[tuple[str, Path]]:
     """
     seen = [_identity(builtin_preset_dir())]
     found = []
-    for shown, folder in ((f"./{CWD_PRESETS}", Path.cwd() / CWD_PRESETS),
-                          (_shown(user_config_presets_dir()), user_config_presets_dir())):
+    candidates = [(_shown(user_config_presets_dir()), user_config_presets_dir())]
+    try:
+        candidates.insert(0, (f"./{CWD_PRESETS}", Path.cwd() / CWD_PRESETS))
+    except OSError:  # the current directory was deleted: it has no presets
+        pass
+    for shown, folder in candidates:
         identity = _identity(folder)
         if identity is None or identity in seen:
             continue

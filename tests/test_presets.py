@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nntui.cli import app
-from nntui.config import ConfigError, builtin_preset_dir, builtin_presets, load_config, preset_path
+from nntui.config import ConfigError, builtin_preset_dir, builtin_presets, load_config, preset_files, preset_path
 from tests.conftest import ROOT, run_cli
 
 runner = CliRunner()
@@ -123,6 +123,15 @@ def test_unknown_names_list_every_preset_and_paths_still_work(user_dirs, tmp_pat
         preset_path("nope")
     elsewhere = write_preset(tmp_path, "elsewhere", "", 4)
     assert load_config(str(elsewhere)).model.hidden == [4]
+
+
+def test_a_deleted_current_directory_has_no_presets_and_is_no_error(tmp_path, monkeypatch):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    gone.rmdir()
+    assert sorted(preset.name for preset in preset_files()) == sorted(BUILTINS)
 
 
 def test_overrides_that_only_fit_together_apply_in_any_order(tmp_path):
