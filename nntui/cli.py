@@ -130,7 +130,7 @@ def _checked_name(name: str) -> str:
 
 def _resume_config(run: str, root: Path, preset: Optional[str], sets: list[str],
                    options: dict[str, object]) -> tuple["RunConfig", Path]:
-    from nntui.config import ConfigError, config_from_dict, set_dotted, tomllib
+    from nntui.config import ConfigError, apply_overrides, tomllib
     from nntui.runs import RunNotFound, is_live, resolve_run
 
     if preset is not None or sets or any(options[k] is not None for k in ("data.batch_size", "optim.name", "train.seed")):
@@ -147,10 +147,9 @@ def _resume_config(run: str, root: Path, preset: Optional[str], sets: list[str],
         raw = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"run {run_dir.name}: cannot read its config.toml ({error})") from None
-    for key in ("train.epochs", "train.device"):
-        if options[key] is not None:
-            set_dotted(raw, key, options[key])
-    cfg = config_from_dict(raw, f"{run_dir.name}/config.toml")
+    changes = [(OPTION_FLAGS[key], key, options[key]) for key in ("train.epochs", "train.device")
+               if options[key] is not None]
+    cfg = apply_overrides(raw, f"{run_dir.name}/config.toml", options=changes)
     _check_resumable(run_dir, cfg.train.epochs)
     return cfg, run_dir
 

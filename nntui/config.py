@@ -266,6 +266,13 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = (),
     an option names that option (`--lr: ...`), one caused by an override names `--set`.
     """
     raw, label = read_preset(name_or_path)
+    return apply_overrides(raw, label, overrides, options)
+
+
+def apply_overrides(raw: dict[str, Any], label: str, overrides: list[str] | tuple[str, ...] = (),
+                    options: list[OptionOverride] | tuple[OptionOverride, ...] = ()) -> RunConfig:
+    """Validate the configuration `raw` (named `label` in errors), then change and validate it as
+    `load_config` does; `raw` is changed in place."""
     validate(raw, label)
     changed: list[tuple[str, str]] = []  # (the option that changed it, key), in order
     for override in overrides:

@@ -48,6 +48,22 @@ def test_bad_input_is_one_line_exit_2_and_no_run_dir(tmp_path, args, expected):
     assert not (tmp_path / "runs").exists()
 
 
+def test_options_of_a_resume_are_named_as_typed(tmp_path):
+    from tests.conftest import run_cli
+
+    finished = run_cli("run", "digits-mlp", "--headless", "--epochs", "1", "--name", "done",
+                       "--set", "train.log_interval_s=0", cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    config = (tmp_path / "runs" / "done" / "config.toml").read_text()
+    for options, expected in ((["--epochs", "0"], "nntui: --epochs: Input should be greater than or equal to 1"),
+                              (["--epochs", "3", "--device", "tpu"], "nntui: --device: must be auto, cpu")):
+        result = runner.invoke(app, ["run", "--resume", "done", "--headless", "--runs-dir", str(tmp_path / "runs"),
+                                     *options])
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith(expected), result.output
+    assert (tmp_path / "runs" / "done" / "config.toml").read_text() == config
+
+
 @pytest.mark.parametrize("content,expected", [
     ("[optim]\nname = 'adam'\nlr = 'fast'\n", "bad.toml: optim.lr"),
     ("[optim\n", "bad.toml: not valid TOML"),
