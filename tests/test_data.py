@@ -311,6 +311,8 @@ def test_csv_regression_uses_the_last_column_and_numeric_classes_sort_by_value(t
     # a target that does not fit the task
     ("regression", ["a,y", "1,2.5", "2,3", "3,cat"], "", "line 4, target column 'y': 'cat' is not a number; task regression"),
     ("classification", ["a,y", "1,2", "2,0.37", "3,1"], "", "line 3, target column 'y': '0.37' is not a class label"),
+    ("classification", ["a,y"] + [f"{i},{100 + 7 * i}" for i in range(40)], "",
+     "target column 'y' has 40 different numbers in 40 rows; task classification needs class labels"),
 ])
 def test_bad_csv_files_are_one_line_errors(tmp_path, task, rows, target, pattern):
     path = write_csv(tmp_path / "bad.csv", rows)
@@ -334,6 +336,10 @@ def test_only_data_sets_that_may_load_slowly_give_a_loading_note(tmp_path):
 def test_csv_class_labels_that_are_whole_numbers_written_as_floats_are_classes(tmp_path):
     path = write_csv(tmp_path / "c.csv", ["f,label"] + [f"{i},{float(i % 2)}" for i in range(10)])
     assert build(tmp_path, dataset="csv", path=str(path)).class_names == ("0.0", "1.0")
+    many = write_csv(tmp_path / "m.csv", ["f,label"] + [f"{i},{i % 30}" for i in range(60)])  # 2 rows a class
+    assert len(build(tmp_path, dataset="csv", path=str(many), val_split=0, test_split=0).class_names) == 30
+    names = write_csv(tmp_path / "n.csv", ["f,label"] + [f"{i},person{i}" for i in range(40)])  # names: any number
+    assert len(build(tmp_path, dataset="csv", path=str(names), val_split=0, test_split=0).class_names) == 40
 
 
 def test_a_validation_split_that_rounds_to_no_sample_is_refused_when_a_monitor_needs_it(tmp_path):

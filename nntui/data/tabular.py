@@ -134,13 +134,12 @@ def _numeric_matrix(table: _Table, columns: list[int], path: str, role: str = "c
     return matrix
 
 
+MANY_CLASSES = 20  # more numeric classes than this, and than half the rows, look like a measured value
+
+
 def _class_indices(labels: list[str], table: _Table, column: str, path: str) -> tuple[tuple[str, ...], list[int]]:
     if all(_is_number(label) for label in labels):
-        fraction = next((r for r, label in enumerate(labels) if not float(label).is_integer()), None)
-        if fraction is not None:
-            raise DataError(f"csv {path}: line {table.lines[fraction]}, target column {column!r}: "
-                            f"{labels[fraction]!r} is not a class label; task classification needs whole "
-                            f"numbers or names (a measured value needs task regression)")
+        _check_numeric_classes(labels, table, column, path)
         by_value = {float(label): label for label in reversed(labels)}  # the first spelling wins
         ordered = sorted(by_value)
         names = tuple(by_value[value] for value in ordered)
@@ -153,3 +152,16 @@ def _class_indices(labels: list[str], table: _Table, column: str, path: str) -> 
     if len(names) < 2:
         raise DataError(f"csv {path}: the target has a single class {names[0]!r}; classification needs 2 or more")
     return names, indices
+
+
+def _check_numeric_classes(labels: list[str], table: _Table, column: str, path: str) -> None:
+    """Numbers as class labels must be whole, and not nearly one class per row (a regression target)."""
+    hint = "task classification needs class labels (a measured value needs task regression)"
+    fraction = next((r for r, label in enumerate(labels) if not float(label).is_integer()), None)
+    if fraction is not None:
+        raise DataError(f"csv {path}: line {table.lines[fraction]}, target column {column!r}: "
+                        f"{labels[fraction]!r} is not a class label; {hint}")
+    classes = len({float(label) for label in labels})
+    if classes > MANY_CLASSES and classes > len(labels) / 2:
+        raise DataError(f"csv {path}: target column {column!r} has {classes} different numbers in "
+                        f"{len(labels)} rows; {hint}")
