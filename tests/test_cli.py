@@ -49,7 +49,7 @@ def test_bad_input_is_one_line_exit_2_and_no_run_dir(tmp_path, args, expected):
 
 
 def test_options_of_a_resume_are_named_as_typed(tmp_path):
-    from tests.conftest import run_cli
+    from conftest import run_cli
 
     finished = run_cli("run", "digits-mlp", "--headless", "--epochs", "1", "--name", "done",
                        "--set", "train.log_interval_s=0", cwd=tmp_path)

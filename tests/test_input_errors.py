@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from nntui.cli import app
 from nntui.config import ConfigError, load_config
 from nntui.data.progress import HeldNotes
-from tests.conftest import run_cli, wait_until
+from conftest import run_cli, wait_until
 
 runner = CliRunner()
 
@@ -116,7 +116,7 @@ main()
 
 
 @pytest.mark.parametrize("load_s, lines", [(0.0, ["nntui: error: slow: the files are damaged"]),
-                                            (3.0, ["slow: loading", "nntui: error: slow: the files are damaged"])])
+                                            (6.0, ["slow: loading", "nntui: error: slow: the files are damaged"])])
 def test_the_runner_shows_a_loading_note_only_for_a_slow_load(tmp_path, load_s, lines):
     result = subprocess.run([sys.executable, "-c", SLOW_FAILING_LOAD, str(tmp_path / "runs"), str(load_s)],
                             capture_output=True, text=True, timeout=120)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from nntui.cli import app
 from nntui.config import ConfigError, builtin_preset_dir, builtin_presets, load_config, preset_files, preset_path
-from tests.conftest import ROOT, run_cli
+from conftest import ROOT, run_cli
 
 runner = CliRunner()
 BUILTINS = ("digits-mlp", "diabetes-mlp", "mnist-mlp", "mnist-mlp-dropout", "fashion-mnist-mlp",

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
-NOTE_DELAY_S = 1.0  # a load that ends sooner says nothing: a bad input then gives exactly its one error line
+NOTE_DELAY_S = 2.0  # a load that ends sooner says nothing: a bad input then gives exactly its one error line
 
 
 class HeldNotes:
