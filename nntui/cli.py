@@ -10,6 +10,7 @@ import typer
 
 if TYPE_CHECKING:
     from nntui.config import RunConfig
+    from nntui.preset_lookup import PresetFile
 
 
 app = typer.Typer(
@@ -44,20 +45,17 @@ def main_callback(
     raise typer.Exit(result if isinstance(result, int) else 0)
 
 
+# the options of `run` that set a preset key, named as the user types them in messages
+OPTION_FLAGS = {"train.epochs": "--epochs", "data.batch_size": "--batch-size", "optim.lr": "--lr",
+                "optim.name": "--optimizer", "train.device": "--device", "train.seed": "--seed"}
+
+
 def _apply_options(preset: str, sets: list[str], options: dict[str, object]) -> "RunConfig":
+    """The preset with the `--set` overrides, then the options given (preset key -> value or None)."""
     from nntui.config import load_config
 
-    overrides = list(sets)
-    for key, value in options.items():
-        if value is not None:
-            overrides.append(f"{key}={_toml_value(value)}")
-    return load_config(preset, overrides)
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
+    given = [(OPTION_FLAGS[key], key, value) for key, value in options.items() if value is not None]
+    return load_config(preset, sets, given)
 
 
 @app.command(no_args_is_help=False)
@@ -91,7 +89,7 @@ def run(
             if preset is None:
                 fail("run needs a PRESET (see `nntui presets`) or --resume RUN")
             cfg = _apply_options(preset, set_ or [], {**options, "optim.lr": lr})
-            run_dir = root / paths.check_run_name(name) if name else paths.unique_run_dir(
+            run_dir = root / _checked_name(name) if name is not None else paths.unique_run_dir(
                 root, paths.default_run_name(cfg.name))
             if run_dir.exists():
                 fail(f"run {run_dir} already exists; pick another --name")
@@ -99,15 +97,40 @@ def run(
         fail(str(error))
     if diverge not in ("stop", "pause"):
         fail("--diverge must be stop or pause")
+    if preset is not None and resume is None:
+        _note_shadowing(preset)
     if not headless:
         _run_in_app(cfg, run_dir, data_dir, resume is not None, lr if resume else None, epochs, device)
     raise typer.Exit(_run_headless(cfg, run_dir, paths.data_dir(data_dir), resume is not None,
                                    lr if resume else None, diverge))
 
 
+def _note_shadowing(name: str) -> None:
+    """One line on stderr when NAME is a user's preset that hides a built-in one of the same name."""
+    from nntui.config import find_preset
+
+    found = find_preset(name)
+    shadowing = _shadow_note(found) if found is not None and not found.is_builtin else ""
+    if found is not None and shadowing:
+        typer.echo(f"nntui: note: preset {name} is {found.label}{shadowing}", err=True)
+
+
+def _checked_name(name: str) -> str:
+    """`--name` as given, or a ConfigError naming the option."""
+    from nntui.config import ConfigError
+    from nntui.paths import check_run_name
+
+    if not name.strip():
+        raise ConfigError("--name: a run name cannot be empty (leave --name out for the default name)")
+    try:
+        return check_run_name(name)
+    except ValueError as error:
+        raise ConfigError(f"--name: {error}") from None
+
+
 def _resume_config(run: str, root: Path, preset: Optional[str], sets: list[str],
                    options: dict[str, object]) -> tuple["RunConfig", Path]:
-    from nntui.config import ConfigError, config_from_dict, set_dotted, tomllib
+    from nntui.config import ConfigError, apply_overrides, tomllib
     from nntui.runs import RunNotFound, is_live, resolve_run
 
     if preset is not None or sets or any(options[k] is not None for k in ("data.batch_size", "optim.name", "train.seed")):
@@ -124,10 +147,9 @@ def _resume_config(run: str, root: Path, preset: Optional[str], sets: list[str],
         raw = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"run {run_dir.name}: cannot read its config.toml ({error})") from None
-    for key in ("train.epochs", "train.device"):
-        if options[key] is not None:
-            set_dotted(raw, key, options[key])
-    cfg = config_from_dict(raw, f"{run_dir.name}/config.toml")
+    changes = [(OPTION_FLAGS[key], key, options[key]) for key in ("train.epochs", "train.device")
+               if options[key] is not None]
+    cfg = apply_overrides(raw, f"{run_dir.name}/config.toml", options=changes)
     _check_resumable(run_dir, cfg.train.epochs)
     return cfg, run_dir
 
@@ -189,27 +211,59 @@ def _run_in_app(cfg: "RunConfig", run_dir: Path, data_dir: Optional[Path], resum
 
 @presets_app.callback(invoke_without_command=True)
 def presets_list(ctx: typer.Context) -> None:
-    """List the built-in presets."""
+    """List the presets: built-in ones and your own (in ./presets and ~/.config/nntui/presets).
+
+    Your own preset shadows a built-in one of the same name (./presets first); the listing says so.
+    """
     if ctx.invoked_subcommand is not None:
         return
-    from nntui.config import builtin_presets, read_preset
+    from nntui.config import ConfigError, preset_files, read_preset_file
 
-    entries = builtin_presets()
-    width = max(len(name) for name in entries)
-    for preset_name in entries:
-        raw, _ = read_preset(preset_name)
-        typer.echo(f"{preset_name:<{width}}  {raw.get('description', '')}")
+    files = preset_files()
+    winners = {}
+    for preset in files:  # lookup order: the first file of a name is the one `run NAME` takes
+        winners.setdefault(preset.name, preset)
+    rows = []
+    for preset in sorted(files, key=lambda preset: preset.name):  # stable: the one in use first
+        try:
+            description = str(read_preset_file(preset.path, preset.label).get("description", ""))
+        except ConfigError as error:
+            description = f"(cannot be used: {error})"
+        rows.append((preset.name, _preset_source(preset, winners[preset.name]), description))
+    name_width = max(len(row[0]) for row in rows)
+    source_width = max(len(row[1]) for row in rows)
+    for name, source, description in rows:
+        typer.echo(f"{name:<{name_width}}  {source:<{source_width}}  {description}".rstrip())
+
+
+def _preset_source(preset: "PresetFile", winner: "PresetFile") -> str:
+    """`built-in` or `user: FOLDER`, and whether a user's preset of the same name shadows it."""
+    source = "built-in" if preset.is_builtin else f"user: {preset.origin}"
+    if winner is not preset:
+        source += f" (shadowed by {winner.origin})"
+    return source
 
 
 @presets_app.command("show")
 def presets_show(name: Annotated[str, typer.Argument(help="A preset name or a .toml file.")]) -> None:
-    """Print one preset fully resolved, as TOML."""
-    from nntui.config import ConfigError, load_config
+    """Print one preset fully resolved, as TOML (a comment line says which file it came from)."""
+    from nntui.config import ConfigError, find_preset, load_config
 
     try:
-        typer.echo(load_config(name).to_toml(), nl=False)
+        resolved = load_config(name).to_toml()
     except ConfigError as error:
         fail(str(error))
+    found = find_preset(name)
+    if found is not None and not found.is_builtin:
+        typer.echo(f"# {found.label}: a preset of your own{_shadow_note(found)}")
+    typer.echo(resolved, nl=False)
+
+
+def _shadow_note(preset: "PresetFile") -> str:
+    """`, shadowing the built-in one` when a built-in preset has the same name, else ``."""
+    from nntui.config import builtin_presets
+
+    return ", shadowing the built-in one" if preset.name in builtin_presets() else ""
 
 
 def main() -> None:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import math
 import re
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nntui.engine.early_stopping import default_mode
+# re-exported: the CLI, the setup screen and tests import the preset lookup from here
+from nntui.preset_lookup import (builtin_preset_dir, builtin_presets, find_preset, preset_files,  # noqa: F401
+                                 preset_path, read_preset, read_preset_file)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,6 +33,9 @@ OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "ad
 Penalty = Literal["none", "l1", "l2", "elastic_net"]
 ScheduleName = Literal["constant", "step", "exponential", "plateau", "cosine", "onecycle"]
 Monitor = Literal["val_loss", "val_acc", "val_mae", "val_r2", "train_loss"]
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "image-folder")
+CLASSIFICATION_DATASETS = IMAGE_DATASETS  # data sets whose targets are classes
+REGRESSION_DATASETS = ("diabetes",)  # data sets whose target is a number
 
 OPTIMIZERS: tuple[str, ...] = OptimizerName.__args__  # type: ignore[attr-defined]
 PENALTIES: tuple[str, ...] = Penalty.__args__  # type: ignore[attr-defined]
@@ -198,6 +203,24 @@ class RunConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> "RunConfig":
+        """Checks across sections: what the task, the data set and the monitors need of each other."""
+        self._check_monitors()
+        dataset, regression = self.data.dataset, self.task == "regression"
+        if regression and dataset in CLASSIFICATION_DATASETS:
+            raise ValueError(f"task: {dataset} is a classification data set (its targets are classes)")
+        if not regression and dataset in REGRESSION_DATASETS:
+            raise ValueError(f"task: {dataset} is a regression data set (its target is a number)")
+        if self.model.kind != "mlp" and dataset not in IMAGE_DATASETS:
+            raise ValueError(f"model.kind: {self.model.kind} needs images; {dataset} is tabular (use mlp)")
+        if self.data.augment.active and dataset not in IMAGE_DATASETS:
+            raise ValueError(f"data.augment: {dataset} is not an image data set; "
+                             f"augmentation works with {', '.join(IMAGE_DATASETS)}")
+        if dataset in ("csv", "image-folder") and not self.data.path:
+            raise ValueError(f"data.path: {dataset} needs a path")
+        return self
+
+    def _check_monitors(self) -> None:
+        """A monitor must exist for the task, and a validation metric needs a validation split."""
         regression = self.task == "regression"
         for key, monitor in (("early_stopping.monitor", self.early_stopping.monitor),
                              ("schedule.monitor", self.schedule.monitor)):
@@ -205,13 +228,19 @@ class RunConfig(_Section):
                 raise ValueError(f"{key}: val_acc needs task classification")
             if not regression and monitor in ("val_mae", "val_r2"):
                 raise ValueError(f"{key}: {monitor} needs task regression")
-        if regression and self.data.dataset in ("mnist", "fashion-mnist", "cifar10", "image-folder"):
-            raise ValueError(f"task: {self.data.dataset} is a classification data set")
-        if self.model.kind != "mlp" and self.data.dataset in ("diabetes", "csv"):
-            raise ValueError(f"model.kind: {self.model.kind} needs images; {self.data.dataset} is tabular (use mlp)")
-        if self.data.dataset in ("csv", "image-folder") and not self.data.path:
-            raise ValueError(f"data.path: {self.data.dataset} needs a path")
-        return self
+        for key, monitor in self.active_monitors():
+            if monitor.startswith("val_") and self.data.val_split == 0:
+                raise ValueError(f"{key}: {monitor} needs a validation split, and data.val_split is 0 "
+                                 f"(set data.val_split, or monitor train_loss)")
+
+    def active_monitors(self) -> list[tuple[str, str]]:
+        """(key, monitored metric) of early stopping and the plateau schedule, when they are on."""
+        active = []
+        if self.early_stopping.enabled:
+            active.append(("early_stopping.monitor", self.early_stopping.monitor))
+        if self.schedule.name == "plateau":
+            active.append(("schedule.monitor", self.schedule.monitor))
+        return active
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -222,54 +251,57 @@ class RunConfig(_Section):
         return tomli_w.dumps(self.to_dict())
 
 
-# --------------------------------------------------------------------------- presets
+# --------------------------------------------------------------------------- presets with overrides
 
 
-def builtin_preset_dir() -> Path:
-    return Path(str(resources.files("nntui") / "presets"))
+OptionOverride = tuple[str, str, Any]  # (an option as the user typed it, e.g. "--lr"; the key it sets; its value)
 
 
-def builtin_presets() -> dict[str, Path]:
-    """Built-in preset names mapped to their files, in a stable order."""
-    return {path.stem: path for path in sorted(builtin_preset_dir().glob("*.toml"))}
+def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = (),
+                options: list[OptionOverride] | tuple[OptionOverride, ...] = ()) -> RunConfig:
+    """Load and validate a preset, then apply `KEY=VALUE` overrides and then `options`.
 
-
-def preset_path(name_or_path: str) -> Path:
-    """Find a built-in preset by name, or a `.toml` file by path."""
-    presets = builtin_presets()
-    if name_or_path in presets:
-        return presets[name_or_path]
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"{name_or_path}: no such preset file")
-        return path
-    raise ConfigError(f"unknown preset {name_or_path!r}; built-in presets: {', '.join(presets)}")
-
-
-def read_preset(name_or_path: str) -> tuple[dict[str, Any], str]:
-    """The raw TOML table of a preset and a label for error messages."""
-    path = preset_path(name_or_path)
-    label = path.name if path.parent == builtin_preset_dir() else str(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{label}: cannot read: {error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{label}: not valid TOML: {error}") from None
-    raw.setdefault("name", path.stem)
-    return raw, label
-
-
-def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Load and validate a preset, then apply `KEY=VALUE` overrides (validated the same way)."""
+    The result is validated once, after every change, so overrides that only fit together
+    (`data.dataset=csv` and `data.path=...`) can be given in any order. A problem caused by
+    an option names that option (`--lr: ...`), one caused by an override names `--set`.
+    """
     raw, label = read_preset(name_or_path)
+    return apply_overrides(raw, label, overrides, options)
+
+
+def apply_overrides(raw: dict[str, Any], label: str, overrides: list[str] | tuple[str, ...] = (),
+                    options: list[OptionOverride] | tuple[OptionOverride, ...] = ()) -> RunConfig:
+    """Validate the configuration `raw` (named `label` in errors), then change and validate it as
+    `load_config` does; `raw` is changed in place."""
     validate(raw, label)
+    changed: list[tuple[str, str]] = []  # (the option that changed it, key), in order
     for override in overrides:
         key, value = parse_override(override)
         set_dotted(raw, key, value, label="--set")
-        validate(raw, "--set")
-    return validate(raw, label)
+        changed.append(("--set", key))
+    for flag, key, value in options:
+        set_dotted(raw, key, value, label=flag)
+        changed.append((flag, key))
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_blame(error, changed)) from None
+
+
+def _blame(error: ValidationError, changed: list[tuple[str, str]]) -> str:
+    """`error` as one line that starts with the option that caused it (the preset alone was valid)."""
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    if not key:  # a whole-config check: its message starts with the key it is about
+        key = first["msg"].removeprefix("Value error, ").partition(":")[0]
+    flag = next((flag for flag, changed_key in reversed(changed) if changed_key == key), None)
+    if flag is None:  # a mismatch between keys: blame the overrides, or else the last option
+        overrides = not changed or any(flag == "--set" for flag, _ in changed)
+        flag = "--set" if overrides else changed[-1][0]
+    message = describe_validation_error(error)
+    if flag != "--set" and first["loc"]:  # the option names the key already: `--lr: must be > 0`
+        message = message.removeprefix(f"{key}: ")
+    return f"{flag}: {message}"
 
 
 def validate(raw: dict[str, Any], label: str) -> RunConfig:

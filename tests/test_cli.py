@@ -19,12 +19,22 @@ runner = CliRunner()
     (["run", "digits-mlp", "--headless", "--set", "optim.lr=-1"], "optim.lr: Input should be greater than 0"),
     (["run", "digits-mlp", "--headless", "--set", "model.activation=swish"], "model.activation"),
     (["run", "digits-mlp", "--headless", "--set", "nonsense"], "expected KEY=VALUE"),
-    (["run", "digits-mlp", "--headless", "--optimizer", "lion"], "optim.name"),
-    (["run", "digits-mlp", "--headless", "--epochs", "0"], "train.epochs"),
-    (["run", "digits-mlp", "--headless", "--lr", "nan"], "optim.lr: Input should be a finite number"),
-    (["run", "digits-mlp", "--headless", "--device", "tpu"], "train.device: must be auto, cpu"),
+    # an option's problem names the option as typed, not the preset key it sets
+    (["run", "digits-mlp", "--headless", "--optimizer", "lion"], "nntui: --optimizer: Input should be 'sgd'"),
+    (["run", "digits-mlp", "--headless", "--epochs", "0"], "nntui: --epochs: Input should be greater than or equal to 1"),
+    (["run", "digits-mlp", "--headless", "--batch-size", "0"], "nntui: --batch-size: Input should be greater"),
+    (["run", "digits-mlp", "--headless", "--lr", "nan"], "nntui: --lr: Input should be a finite number"),
+    (["run", "digits-mlp", "--headless", "--lr", "0"], "nntui: --lr: Input should be greater than 0 (got 0.0)"),
+    (["run", "digits-mlp", "--headless", "--lr", "-1"], "nntui: --lr: Input should be greater than 0 (got -1.0)"),
+    (["run", "digits-mlp", "--headless", "--lr", "inf"], "nntui: --lr: Input should be a finite number"),
+    (["run", "digits-mlp", "--headless", "--device", "tpu"], "nntui: --device: must be auto, cpu"),
+    (["run", "digits-mlp", "--headless", "--seed", "-1"], "nntui: --seed: Input should be greater than or equal to 0"),
+    (["run", "digits-mlp", "--headless", "--set", "optim.lr=2", "--lr", "0"], "nntui: --lr: Input should be greater"),
+    (["run", "digits-mlp", "--headless", "--lr", "0", "--set", "optim.lr=0.5"], "nntui: --lr: Input should be greater"),
     (["run", "digits-mlp", "--headless", "--set", "early_stopping.monitor=val_r2"], "val_r2 needs task regression"),
-    (["run", "digits-mlp", "--headless", "--name", "../escape"], "run name '../escape'"),
+    (["run", "digits-mlp", "--headless", "--name", "../escape"], "--name: run name '../escape'"),
+    (["run", "digits-mlp", "--headless", "--name", ""], "--name: a run name cannot be empty"),
+    (["run", "digits-mlp", "--headless", "--name", " "], "--name: a run name cannot be empty"),
     (["run", "--headless"], "run needs a PRESET"),
     (["run", "--headless", "--resume", "nothing-here"], "no run 'nothing-here'"),
     (["presets", "show", "nope"], "unknown preset 'nope'"),
@@ -36,6 +46,22 @@ def test_bad_input_is_one_line_exit_2_and_no_run_dir(tmp_path, args, expected):
     assert len(lines) == 1 and expected in lines[0], result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_options_of_a_resume_are_named_as_typed(tmp_path):
+    from conftest import run_cli
+
+    finished = run_cli("run", "digits-mlp", "--headless", "--epochs", "1", "--name", "done",
+                       "--set", "train.log_interval_s=0", cwd=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    config = (tmp_path / "runs" / "done" / "config.toml").read_text()
+    for options, expected in ((["--epochs", "0"], "nntui: --epochs: Input should be greater than or equal to 1"),
+                              (["--epochs", "3", "--device", "tpu"], "nntui: --device: must be auto, cpu")):
+        result = runner.invoke(app, ["run", "--resume", "done", "--headless", "--runs-dir", str(tmp_path / "runs"),
+                                     *options])
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith(expected), result.output
+    assert (tmp_path / "runs" / "done" / "config.toml").read_text() == config
 
 
 @pytest.mark.parametrize("content,expected", [

@@ -64,11 +64,17 @@ def test_diabetes_is_regression_in_raw_units(tmp_path):
     assert float(x[:, 0].max()) > 10  # age in years: features are raw before our own normalization
 
 
-def test_task_mismatch_is_a_one_line_error(tmp_path):
-    with pytest.raises(DataError, match="regression data set"):
-        build(tmp_path, "classification", dataset="diabetes")
-    with pytest.raises(DataError, match="classification data set") as caught:
-        build(tmp_path, "regression", dataset="digits")
+@pytest.mark.parametrize("task, data, pattern", [
+    ("classification", {"dataset": "diabetes"}, "task: diabetes is a regression data set"),
+    ("regression", {"dataset": "digits"}, "task: digits is a classification data set"),
+    ("regression", {"dataset": "mnist"}, "task: mnist is a classification data set"),
+    ("regression", {"dataset": "diabetes", "augment": {"hflip": True}}, "data.augment: diabetes is not an image"),
+])
+def test_a_task_or_augmentation_that_does_not_fit_the_data_set_is_refused_with_the_config(task, data, pattern):
+    from nntui.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match=pattern) as caught:  # before any data is loaded
+        validate({"task": task, "data": data}, "preset.toml")
     assert "\n" not in str(caught.value)
 
 
@@ -295,19 +301,58 @@ def test_csv_regression_uses_the_last_column_and_numeric_classes_sort_by_value(t
     assert build(tmp_path, dataset="csv", path=str(classes)).class_names == ("2", "10", "33")
 
 
-@pytest.mark.parametrize("rows, target, pattern", [
-    (["a,b", "1,2", "x,3", "4,5"], "", "'x' is not a finite number"),
-    (["a,b", "1,2", "3,4"], "nope", "no column 'nope'; columns: a, b"),
-    (["a,b", "1,2", "3"], "", "data row 2 has 1 cells"),
-    (["a,b", "1,2", "3,2"], "", "single class"),
+@pytest.mark.parametrize("task, rows, target, pattern", [
+    # a bad cell is named by its file line (the header is line 1) and its column
+    ("classification", ["a,b", "1,2", "x,3", "4,5"], "", "bad.csv: line 3, column 'a': 'x' is not a number$"),
+    ("classification", ["a,b,c", "1,2,0", "", "3,inf,1", "4,5,0"], "", "line 4, column 'b': 'inf' is not a finite number"),
+    ("classification", ["a,b", "1,2", "3,4"], "nope", "no column 'nope'; columns: a, b"),
+    ("classification", ["a,b", "1,2", "3"], "", "line 3 has 1 cells, expected 2"),
+    ("classification", ["a,b", "1,2", "3,2"], "", "single class"),
+    # a target that does not fit the task
+    ("regression", ["a,y", "1,2.5", "2,3", "3,cat"], "", "line 4, target column 'y': 'cat' is not a number; task regression"),
+    ("classification", ["a,y", "1,2", "2,0.37", "3,1"], "", "line 3, target column 'y': '0.37' is not a class label"),
+    ("classification", ["a,y"] + [f"{i},{100 + 7 * i}" for i in range(40)], "",
+     "target column 'y' has 40 different numbers in 40 rows; task classification needs class labels"),
 ])
-def test_bad_csv_files_are_one_line_errors(tmp_path, rows, target, pattern):
+def test_bad_csv_files_are_one_line_errors(tmp_path, task, rows, target, pattern):
     path = write_csv(tmp_path / "bad.csv", rows)
     with pytest.raises(DataError, match=pattern) as caught:
-        build(tmp_path, dataset="csv", path=str(path), target=target)
+        build(tmp_path, task, dataset="csv", path=str(path), target=target)
     assert "\n" not in str(caught.value)
-    with pytest.raises(DataError, match="no such file"):
+    with pytest.raises(DataError, match="missing.csv: no such file"):
         build(tmp_path, dataset="csv", path=str(tmp_path / "missing.csv"))
+
+
+def test_only_data_sets_that_may_load_slowly_give_a_loading_note(tmp_path):
+    path = write_csv(tmp_path / "c.csv", ["f,label"] + [f"{i},{i % 2}" for i in range(10)])
+    notes: list[str] = []
+    build_data(make_cfg(dataset="digits"), CPU, tmp_path, progress=notes.append)
+    build_data(make_cfg("regression", dataset="diabetes"), CPU, tmp_path, progress=notes.append)
+    assert notes == []
+    build_data(make_cfg(dataset="csv", path=str(path)), CPU, tmp_path, progress=notes.append)
+    assert notes == ["csv: loading"]
+
+
+def test_csv_class_labels_that_are_whole_numbers_written_as_floats_are_classes(tmp_path):
+    path = write_csv(tmp_path / "c.csv", ["f,label"] + [f"{i},{float(i % 2)}" for i in range(10)])
+    assert build(tmp_path, dataset="csv", path=str(path)).class_names == ("0.0", "1.0")
+    many = write_csv(tmp_path / "m.csv", ["f,label"] + [f"{i},{i % 30}" for i in range(60)])  # 2 rows a class
+    assert len(build(tmp_path, dataset="csv", path=str(many), val_split=0, test_split=0).class_names) == 30
+    names = write_csv(tmp_path / "n.csv", ["f,label"] + [f"{i},person{i}" for i in range(40)])  # names: any number
+    assert len(build(tmp_path, dataset="csv", path=str(names), val_split=0, test_split=0).class_names) == 40
+
+
+def test_a_validation_split_that_rounds_to_no_sample_is_refused_when_a_monitor_needs_it(tmp_path):
+    path = write_csv(tmp_path / "tiny.csv", ["a,y", "1,0", "2,1", "3,0", "4,1"])
+    common = dict(dataset="csv", path=str(path), val_split=0.1, test_split=0.0)
+    bundle = build(tmp_path, **common)  # nothing monitors val_loss: an empty validation split is fine
+    assert bundle.val.num_samples == 0
+    cfg = RunConfig.model_validate({"data": common, "early_stopping": {"enabled": True, "monitor": "val_loss"}})
+    with pytest.raises(DataError, match="data.val_split 0.1 leaves no validation sample.*early_stopping.monitor val_loss"):
+        build_data(cfg, CPU, tmp_path)
+    plateau = RunConfig.model_validate({"data": common, "schedule": {"name": "plateau", "monitor": "val_acc"}})
+    with pytest.raises(DataError, match="schedule.monitor val_acc needs some"):
+        build_data(plateau, CPU, tmp_path)
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -328,12 +373,6 @@ def test_augmentation_changes_training_batches_only(tmp_path):
     workers = build(tmp_path, seed=1, num_workers=2, augment={"rotation": 30}, **common).train
     assert torch.equal(all_batches(workers, epoch=2)[0], all_batches(workers, epoch=2)[0])  # seeded by epoch
     assert not torch.equal(all_batches(workers, epoch=2)[0], all_batches(workers, epoch=3)[0])
-
-
-def test_augmentation_of_tabular_data_is_refused(tmp_path):
-    with pytest.raises(DataError, match="not an image data set") as caught:
-        build(tmp_path, "regression", dataset="diabetes", augment={"hflip": True})
-    assert "\n" not in str(caught.value)
 
 
 # --------------------------------------------------------------------------- image folders

@@ -248,7 +248,7 @@ def test_python_m_nntui_is_the_console_script(tmp_path):
 
 def test_offline_mnist_fails_in_one_line_without_a_run_dir(launched):
     result = launched.result("mnist")
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr  # data that cannot be loaded is bad input (CONTRACT.md)
     errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     raw = launched.tmp / "mnist" / "data" / "MNIST" / "raw"
     assert len(errors) == 1 and result.stderr.strip().splitlines()[-1] == errors[0], result.stderr

@@ -15,16 +15,14 @@ from torch import Tensor
 from nntui.config import RunConfig
 from nntui.data.batches import BatchSource, LoaderBatches, TensorBatches, epoch_permutation
 from nntui.data.bundle import DataBundle, DataError
-from nntui.data.prepare import Normalizer, RawData, fit_normalizer, holdout_split
+from nntui.data.prepare import Normalizer, RawData, check_validation_split, fit_normalizer, holdout_split
 
 __all__ = [
     "BatchSource", "DataBundle", "DataError", "LoaderBatches", "TensorBatches",
     "build_data", "epoch_permutation",
 ]
 
-IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "image-folder")
-CLASSIFICATION_ONLY = IMAGE_DATASETS
-REGRESSION_ONLY = ("diabetes",)
+IN_MEMORY_DATASETS = ("digits", "diabetes")  # scikit-learn's own: they load in a blink, nothing to say
 
 
 def build_data(cfg: RunConfig, device: torch.device, data_dir: Path,
@@ -32,28 +30,18 @@ def build_data(cfg: RunConfig, device: torch.device, data_dir: Path,
     """Load `cfg.data.dataset`, split it (seeded by `cfg.train.seed`), normalize and batch it.
 
     `data_dir` holds the torchvision downloads; `progress` receives one-line status messages.
-    Raises DataError (one line) for anything the user has to fix.
+    Raises DataError (one line) for anything the user has to fix; the configuration itself
+    (task, data set and monitors fit each other) was checked when it was validated.
     """
     say = progress or (lambda message: None)
-    _check_choices(cfg)
     if cfg.data.dataset == "image-folder":
         from nntui.data.vision import build_image_folder
 
         return build_image_folder(cfg, device, say)
-    say(f"{cfg.data.dataset}: loading")
+    if cfg.data.dataset not in IN_MEMORY_DATASETS:
+        say(f"{cfg.data.dataset}: loading")
     raw = _load_raw(cfg, Path(data_dir).expanduser(), say)
     return _bundle_from_raw(raw, cfg, device)
-
-
-def _check_choices(cfg: RunConfig) -> None:
-    dataset, task = cfg.data.dataset, cfg.task
-    if task == "regression" and dataset in CLASSIFICATION_ONLY:
-        raise DataError(f"task regression: {dataset} is a classification data set")
-    if task == "classification" and dataset in REGRESSION_ONLY:
-        raise DataError(f"task classification: {dataset} is a regression data set")
-    if cfg.data.augment.active and dataset not in IMAGE_DATASETS:
-        raise DataError(f"data.augment: {dataset} is not an image data set; "
-                        f"augmentation works with {', '.join(IMAGE_DATASETS)}")
 
 
 def _load_raw(cfg: RunConfig, data_dir: Path, say: Callable[[str], None]) -> RawData:
@@ -82,6 +70,7 @@ def _bundle_from_raw(raw: RawData, cfg: RunConfig, device: torch.device) -> Data
     data, seed = cfg.data, cfg.train.seed
     has_test = raw.x_test is not None and raw.y_test is not None
     train_idx, val_idx, test_idx = holdout_split(len(raw.x), data.test_split, data.val_split, seed, has_test)
+    check_validation_split(cfg, len(val_idx))
     x_train, y_train = raw.x[train_idx], raw.y[train_idx]
     x_test, y_test = (raw.x_test, raw.y_test) if has_test else (raw.x[test_idx], raw.y[test_idx])
     normalizer = fit_normalizer(x_train, data.normalize)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from nntui.config import RunConfig
 from nntui.data.batches import split_generator
 from nntui.data.bundle import DataError
 
@@ -52,6 +53,18 @@ def holdout_split(num_samples: int, test_split: float, val_split: float, seed: i
         raise DataError(f"no training samples left: {num_samples} samples, "
                         f"test_split {test_split}, val_split {val_split}")
     return train.sort().values, val.sort().values, test.sort().values
+
+
+def check_validation_split(cfg: RunConfig, val_count: int) -> None:
+    """A metric that early stopping or the plateau schedule monitors on validation needs samples there.
+
+    `data.val_split = 0` is refused with the configuration; this catches a split that rounds
+    to no sample of a small data set.
+    """
+    needs = [f"{key} {monitor}" for key, monitor in cfg.active_monitors() if monitor.startswith("val_")]
+    if val_count == 0 and needs:
+        raise DataError(f"data.val_split {cfg.data.val_split:g} leaves no validation sample of this data set, "
+                        f"and {needs[0]} needs some (raise data.val_split, or monitor train_loss)")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from nntui.config import AugmentConfig, RunConfig
 from nntui.data.batches import LoaderBatches
 from nntui.data.bundle import DataBundle, DataError
-from nntui.data.prepare import Normalizer, RawData, RunningStats, holdout_split
+from nntui.data.prepare import Normalizer, RawData, RunningStats, check_validation_split, holdout_split
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -194,6 +194,7 @@ def build_image_folder(cfg: RunConfig, device: torch.device, progress: Progress)
     has_test = (root / "train").is_dir() and (root / "test").is_dir()
     samples, classes = _index_folder(root / "train" if has_test else root)
     train_idx, val_idx, test_idx = holdout_split(len(samples), data.test_split, data.val_split, seed, has_test)
+    check_validation_split(cfg, len(val_idx))
     if has_test:
         test_samples, test_classes = _index_folder(root / "test")
         if test_classes != classes:
