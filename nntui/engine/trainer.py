@@ -19,6 +19,7 @@ from nntui.engine.control import Command, Controls
 from nntui.engine.early_stopping import EarlyStopping
 from nntui.engine.epoch_sums import EpochSums
 from nntui.engine.evaluate import Evaluation, evaluate, loss_function
+from nntui.engine.failures import one_line
 from nntui.engine.events import (CheckpointSaved, ControlApplied, EpochEnded, Event, GradNorms, RunEnded,
                                  RunStarted, StepLogged)
 from nntui.engine.gradients import GradNormProbe, global_norm
@@ -27,6 +28,7 @@ from nntui.engine.optim import LRSchedule, build_optimizer, current_lr
 from nntui.engine.regularization import build_penalty
 
 Emit = Callable[[Event], None]
+SAVE_COST_SHARE = 0.01  # epoch-end checkpoints take at most about this share of the training time
 
 
 class Diverged(Exception):
@@ -66,7 +68,8 @@ class Trainer:
         self.modes = ModeSwitch(model)
         self._trained_params = [p for p in model.parameters() if p.requires_grad]  # once: a walk over the modules costs ~80 µs
         es = cfg.early_stopping
-        self.early = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best)
+        self.early = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best,
+                                   baseline=es.baseline, start_from_epoch=es.start_from_epoch)
         self.progress = Progress()
         self.resumed_from: int | None = None
         self.paused = False
@@ -77,6 +80,8 @@ class Trainer:
         self._session_start = time.monotonic()
         self._epoch_sums = self._new_epoch_sums()
         self._last_saved = -math.inf
+        self._last_save_s = math.inf  # how long the last checkpoint took to write
+        self.phase = "starting"  # what the loop is doing, for an out-of-memory message
         self._last_log_s = -math.inf
         self._epoch_started = time.monotonic()
 
@@ -125,12 +130,14 @@ class Trainer:
     def save_checkpoint(self, kind: str = "last") -> Path | None:
         if self.checkpoint_dir is None:
             return None
+        started = time.monotonic()
         if kind == "last" and self._best_state is not None:
             self._save_best()
         path = self.checkpoint_dir / f"{kind}.pt"
         checkpoints.save_atomic(self.state_dict(), path)
         if kind == "last":
             self._last_saved = time.monotonic()
+            self._last_save_s = self._last_saved - started
         self.emit(CheckpointSaved(self.progress.step, self.progress.epoch, kind, str(path)))
         return path
 
@@ -144,7 +151,10 @@ class Trainer:
                                       "best", str(path)))
 
     def _checkpoint_due(self) -> bool:
-        return time.monotonic() - self._last_saved >= self.cfg.train.checkpoint_every_s
+        """At an epoch end: as often as writing costs at most SAVE_COST_SHARE of the time (so a short
+        run killed at any point loses little), and at least every `train.checkpoint_every_s`."""
+        since = time.monotonic() - self._last_saved
+        return since >= self.cfg.train.checkpoint_every_s or since * SAVE_COST_SHARE >= self._last_save_s
 
     # ------------------------------------------------------------------ run
 
@@ -158,10 +168,16 @@ class Trainer:
         except Diverged as error:
             status, reason = "diverged", str(error)
         except Exception as error:  # noqa: BLE001 -- any failure ends the run with a record
-            self.error_traceback = traceback.format_exc()
-            end = self._end("failed", reason=one_line(error), error=one_line(error))
-            return end
-        return self._finish(status, reason)
+            return self._failed(error)
+        try:
+            return self._finish(status, reason)
+        except Exception as error:  # noqa: BLE001 -- the test pass too
+            return self._failed(error)
+
+    def _failed(self, error: Exception) -> RunEnded:
+        self.error_traceback = traceback.format_exc()
+        message = one_line(error, self.cfg, self.phase)
+        return self._end("failed", reason=message, error=message)
 
     def _started_event(self) -> RunStarted:
         cfg, data = self.cfg, self.data
@@ -191,10 +207,39 @@ class Trainer:
         if status == "diverged":
             self._save_best()
             return self._end(status, reason, error=reason)
-        if status == "early_stopped" and self.early.restore_best and self.best_weights is not None:
+        if self.cfg.early_stopping.enabled and self.early.restore_best and self.best_weights is not None:
+            # as Keras 3 at the end of training, early-stopped or not; last.pt keeps the last weights
             self.model.load_state_dict(self.best_weights)
-        test = evaluate(self.model, self.data.test.batches(0), self.task, self.device, self.modes)
+        self.phase = "testing"
+        stop: list[StopRequested] = []
+        test = evaluate(self.model, self._until_stopped(self.data.test.batches(0), stop), self.task,
+                        self.device, self.modes)
+        if stop:  # the test pass was cut short: its partial metrics would mislead, so none are reported
+            return self._end("stopped", str(stop[0]))
         return self._end(status, reason, test=test)
+
+    def _until_stopped(self, batches: Any, stop: list[StopRequested]) -> Any:
+        """`batches` until a `stop` command arrives (noted in `stop`). Other commands are answered:
+        there is nothing left to pause, steer or checkpoint."""
+        controls = self.controls
+        for batch in batches:
+            if controls.waiting:
+                for command in controls.drain():
+                    if command.action == "stop":
+                        stop.append(self._stop_testing(command))
+                    elif command.reply is not None:
+                        command.reply(False, "training is over; the test pass is running")
+                if stop:
+                    return
+            yield batch
+
+    def _stop_testing(self, command: Command) -> StopRequested:
+        step = self.progress.step
+        message = f"stopping the test pass at step {step} ({command.source})"
+        self.emit(ControlApplied(step, "stop", command.value, command.source, message))
+        if command.reply is not None:
+            command.reply(True, message)
+        return StopRequested(f"stop requested ({command.source}) during the test pass")
 
     def _end(self, status: str, reason: str, test: Evaluation | None = None, error: str | None = None) -> RunEnded:
         metrics = test.as_dict("test") if test else {}
@@ -218,6 +263,7 @@ class Trainer:
         schedule = self.schedule if self.schedule.acts_after_batches else None
         self._epoch_started = time.monotonic()
         self._log_mark = (sums.running_total(), self._epoch_started)
+        self.phase = "training"
         self.modes.set(True)
         for inputs, targets in self.data.train.batches(progress.epoch, progress.batch):
             if commands_waiting:
@@ -264,6 +310,7 @@ class Trainer:
     def _end_epoch(self) -> bool:
         """Validate, schedule, checkpoint and report an epoch. Returns whether to stop early."""
         epoch = self.progress.epoch
+        self.phase = "validating"
         val = evaluate(self.model, self.data.val.batches(0), self.task, self.device, self.modes)
         # folded right after validation, whose argmax-compare-sum kernels are then still warm
         loss_sum, correct, count = self._epoch_sums.totals()
@@ -366,9 +413,3 @@ def _difference(current: torch.Tensor | None, marked: torch.Tensor | None, like:
         return like.new_zeros(())
     return current if marked is None else current - marked
 
-
-def one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    if isinstance(error, MemoryError) or "out of memory" in text.lower():
-        text = f"out of memory: {text}"
-    return f"{type(error).__name__}: {text}"[:500]
