@@ -15,6 +15,7 @@ from torch import nn
 
 from nntui.config import RunConfig
 from nntui.engine import checkpoints
+from nntui.engine.checkpoint_files import CheckpointError, load_model_weights, load_trainer_state
 from nntui.engine.control import Command, Controls
 from nntui.engine.early_stopping import EarlyStopping
 from nntui.engine.epoch_sums import EpochSums
@@ -118,11 +119,17 @@ class Trainer:
         self._session_start = time.monotonic()
 
     def resume_from(self, path: Path) -> None:
-        """Continue from a checkpoint written by `state_dict`."""
-        self.load_state_dict(checkpoints.load(path, self.device))
+        """Continue from a checkpoint written by `state_dict` (CheckpointError for one that is not)."""
+        state = load_trainer_state(path, self.device)
+        best = self.checkpoint_dir / "best.pt" if self.checkpoint_dir else None
+        best_weights = load_model_weights(best, self.device) if best and best.is_file() and self.early.restore_best \
+            else None
+        try:
+            self.load_state_dict(state)
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:
+            raise CheckpointError(f"{path} does not fit this run: {one_line(error)[:200]}") from None
         self.resumed_from = self.progress.step
-        if self.early.restore_best and self.checkpoint_dir and (self.checkpoint_dir / "best.pt").is_file():
-            self.best_weights = checkpoints.load(self.checkpoint_dir / "best.pt", self.device)["model"]
+        self.best_weights = best_weights
 
     def _wall_s(self) -> float:
         return self.progress.wall_s + (time.monotonic() - self._session_start)
