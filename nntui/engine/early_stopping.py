@@ -50,6 +50,12 @@ class EarlyStopping:
         self.wait = 0
         self.stopped_epoch: int | None = None
 
+    @classmethod
+    def from_config(cls, config: Any) -> "EarlyStopping":
+        """From the `early_stopping` section of a RunConfig."""
+        return cls(config.monitor, config.mode, config.patience, config.min_delta, config.restore_best,
+                   config.baseline, config.start_from_epoch)
+
     def is_improvement(self, value: float) -> bool:
         """Whether `value` improves on the best so far."""
         return is_improvement(value, self.best, self.mode, self.min_delta)

@@ -18,8 +18,8 @@ from nntui.engine import checkpoints
 from nntui.engine.checkpoint_files import CheckpointError, load_model_weights, load_trainer_state
 from nntui.engine.control import Command, Controls
 from nntui.engine.early_stopping import EarlyStopping
-from nntui.engine.epoch_sums import EpochSums
-from nntui.engine.evaluate import Evaluation, evaluate, loss_function
+from nntui.engine.epoch_sums import EpochSums, difference
+from nntui.engine.evaluate import Evaluation, evaluate, loss_function, until_stopped
 from nntui.engine.failures import one_line
 from nntui.engine.events import (CheckpointSaved, ControlApplied, EpochEnded, Event, GradNorms, RunEnded,
                                  RunStarted, StepLogged)
@@ -68,9 +68,7 @@ class Trainer:
         self.probe = GradNormProbe(model)
         self.modes = ModeSwitch(model)
         self._trained_params = [p for p in model.parameters() if p.requires_grad]  # once: a walk over the modules costs ~80 µs
-        es = cfg.early_stopping
-        self.early = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best,
-                                   baseline=es.baseline, start_from_epoch=es.start_from_epoch)
+        self.early = EarlyStopping.from_config(cfg.early_stopping)
         self.progress = Progress()
         self.resumed_from: int | None = None
         self.paused = False
@@ -218,35 +216,19 @@ class Trainer:
             # as Keras 3 at the end of training, early-stopped or not; last.pt keeps the last weights
             self.model.load_state_dict(self.best_weights)
         self.phase = "testing"
-        stop: list[StopRequested] = []
-        test = evaluate(self.model, self._until_stopped(self.data.test.batches(0), stop), self.task,
-                        self.device, self.modes)
-        if stop:  # the test pass was cut short: its partial metrics would mislead, so none are reported
-            return self._end("stopped", str(stop[0]))
+        stopped: list[str] = []
+        test = evaluate(self.model, until_stopped(self.data.test.batches(0), self.controls,
+                                                  lambda command: self._stop_testing(command, stopped)),
+                        self.task, self.device, self.modes)
+        if stopped:  # the test pass was cut short: its partial metrics would mislead, so none are reported
+            return self._end("stopped", stopped[0])
         return self._end(status, reason, test=test)
 
-    def _until_stopped(self, batches: Any, stop: list[StopRequested]) -> Any:
-        """`batches` until a `stop` command arrives (noted in `stop`). Other commands are answered:
-        there is nothing left to pause, steer or checkpoint."""
-        controls = self.controls
-        for batch in batches:
-            if controls.waiting:
-                for command in controls.drain():
-                    if command.action == "stop":
-                        stop.append(self._stop_testing(command))
-                    elif command.reply is not None:
-                        command.reply(False, "training is over; the test pass is running")
-                if stop:
-                    return
-            yield batch
-
-    def _stop_testing(self, command: Command) -> StopRequested:
-        step = self.progress.step
-        message = f"stopping the test pass at step {step} ({command.source})"
-        self.emit(ControlApplied(step, "stop", command.value, command.source, message))
-        if command.reply is not None:
-            command.reply(True, message)
-        return StopRequested(f"stop requested ({command.source}) during the test pass")
+    def _stop_testing(self, command: Command, stopped: list[str]) -> str:
+        message = f"stopping the test pass at step {self.progress.step} ({command.source})"
+        self.emit(ControlApplied(self.progress.step, "stop", command.value, command.source, message))
+        stopped.append(f"stop requested ({command.source}) during the test pass")
+        return message
 
     def _end(self, status: str, reason: str, test: Evaluation | None = None, error: str | None = None) -> RunEnded:
         metrics = test.as_dict("test") if test else {}
@@ -300,7 +282,7 @@ class Trainer:
         """The one host sync of a log interval: interval loss, gradient norms, throughput."""
         (marked_loss, marked_count), marked_time = self._log_mark
         current_loss, current_count = self._epoch_sums.running_total()
-        interval_loss = _difference(current_loss, marked_loss, like=norms)
+        interval_loss = difference(current_loss, marked_loss, like=norms)
         values = torch.cat([interval_loss.reshape(1), norms.to(interval_loss)]).tolist()
         now = self._last_log_s = time.monotonic()
         self._log_mark = ((current_loss, current_count), now)
@@ -412,11 +394,4 @@ class Trainer:
         self.emit(ControlApplied(self.progress.step, "pause", None, "divergence", message))
         self.paused = True
         self._obey([])
-
-
-def _difference(current: torch.Tensor | None, marked: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-    """current - marked, where None stands for a sum with nothing in it yet."""
-    if current is None:
-        return like.new_zeros(())
-    return current if marked is None else current - marked
 
