@@ -30,7 +30,8 @@ def install() -> None:
 
 def _exit_on_signal(signum: int, _frame: Any) -> None:
     name = signal.Signals(signum).name
-    what = " before training started: nothing written" if sys.argv[1:2] == ["run"] else ""
+    headless_run = sys.argv[1:2] == ["run"] and "--headless" in sys.argv  # the app's run goes on in its child
+    what = " before training started: nothing written" if headless_run else ""
     try:  # os.write, not print: the signal may have interrupted a write to sys.stderr itself
         os.write(2, f"nntui: stopped by {name}{what}\n".encode())
     except OSError:

@@ -64,13 +64,15 @@ def until_stopped(batches: Iterable[Any], controls: Controls, on_stop: Callable[
     """`batches` until a `stop` command arrives; `on_stop` records it and returns the reply. Other
     commands are refused: an evaluation pass has nothing to pause, steer or checkpoint."""
     for batch in batches:
-        stop = False
+        stop_message = None
         for command in controls.drain() if controls.waiting else ():
-            message = on_stop(command) if command.action == "stop" else "training is over; the test pass is running"
-            stop = stop or command.action == "stop"
+            if command.action == "stop" and stop_message is None:
+                message = stop_message = on_stop(command)
+            else:
+                message = stop_message or "training is over; the test pass is running"
             if command.reply is not None:
                 command.reply(command.action == "stop", message)
-        if stop:
+        if stop_message is not None:
             return
         yield batch
 
