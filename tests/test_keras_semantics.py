@@ -242,3 +242,16 @@ def test_early_stopping_state_keeps_a_wait_that_the_baseline_did_not_reset():
     second = EarlyStopping(patience=3, baseline=0.1)
     second.load_state_dict(first.state_dict())
     assert second.wait == 2 and second.update(3, 0.85) == (False, True)
+
+
+def test_plateau_reads_the_state_torchs_scheduler_left_in_older_checkpoints():
+    optimizer = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=0.1)
+    old = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=4, cooldown=3)
+    for value in (1.0, 0.5, 0.6, 0.7):
+        old.step(value)
+    plateau = Plateau(optimizer, patience=5, cooldown=3)
+    plateau.load_state_dict(old.state_dict())
+    assert (plateau.best, plateau.wait, plateau.cooldown_counter) == (0.5, 2, 0)
+    fresh = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+    plateau.load_state_dict(fresh.state_dict())
+    assert plateau.best is None and plateau.wait == 0

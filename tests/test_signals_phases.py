@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import count_records, finish_cli, records, start_cli, wait_until
+from conftest import count_records, finish_cli, records, run_cli, start_cli, wait_until
 
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
@@ -76,6 +76,11 @@ def test_a_signal_during_the_test_pass_stops_it_and_exits_with_its_code(tmp_path
     assert end["event"] == "end" and end["status"] == "stopped"
     assert all(end.get(key) is None for key in ("test_loss", "test_acc")), end
     assert (run_dir / "checkpoints" / "last.pt").is_file()
+    if signum == signal.SIGTERM:  # what was cut short is done on --resume: the test pass alone
+        resumed = run_cli("run", "--resume", "r", "--headless", "--runs-dir", "runs", cwd=tmp_path, timeout=240)
+        assert resumed.returncode == 0, resumed.stderr
+        end = records(run_dir)[-1]
+        assert end["status"] == "completed" and end["test_acc"] is not None and end["epoch"] == 1
 
 
 def test_a_short_run_killed_resumes_from_a_recent_epoch(tmp_path):
