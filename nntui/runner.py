@@ -158,7 +158,7 @@ def _run(request: RunRequest, device: Any, controls: Controls) -> int:
     except Exception as error:  # noqa: BLE001 -- out of memory gets its one line; anything else goes on up
         if not is_out_of_memory(error):
             raise
-        return _fail(out_of_memory_message(error, cfg, "building the model"), EXIT_FAILED)
+        return _fail(out_of_memory_message(error, cfg, "loading the data and the model"), EXIT_FAILED)
     limit_cpu_threads(cfg, device, sum(p.numel() for p in model.parameters()))
     keep_freed_memory()
     sinks: list[Callable[[Event], None]] = []

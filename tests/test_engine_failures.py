@@ -103,7 +103,7 @@ def test_out_of_memory_in_a_real_run_is_one_line_and_exit_1(tmp_path, when):
     assert "Traceback" not in done.stderr + done.stdout
     if when == "build":
         assert done.stderr.strip().splitlines()[-1] == (
-            "nntui: error: out of memory while building the model: tried to allocate 256.00 TiB; "
+            "nntui: error: out of memory while loading the data and the model: tried to allocate 256.00 TiB; "
             "try a smaller data.batch_size (now 32) or a smaller model.hidden (now [128, 64])")
         assert not runs.exists()
         return
