@@ -270,6 +270,9 @@ def main() -> None:
     """Console-script entry point. A usage error is one line (`nntui: ...`), not a usage box."""
     import sys
 
+    from nntui import early_signals
+
+    early_signals.install()
     try:
         code = app(prog_name="nntui", standalone_mode=False)
     except _click_errors() as error:

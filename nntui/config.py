@@ -10,9 +10,10 @@ import math
 import re
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer,
+                      model_validator)
 
 from nntui.engine.early_stopping import default_mode
 # re-exported: the CLI, the setup screen and tests import the preset lookup from here
@@ -137,9 +138,10 @@ class ScheduleConfig(_Section):
     step_size: int = Field(10, ge=1, description="step: epochs between cuts")
     gamma: float = Field(0.0, ge=0, le=1, description="step/exponential factor; 0 picks 0.1 / 0.95")
     factor: float = Field(0.1, gt=0, lt=1, description="plateau: LR multiplier")
-    patience: int = Field(10, ge=1, le=10_000, description="plateau: epochs without improvement")
+    patience: int = Field(10, ge=0, le=10_000, description="plateau: epochs without improvement")
     min_delta: float = Field(1e-4, ge=0, description="plateau: absolute improvement that counts")
-    min_lr: float = Field(0.0, ge=0)
+    min_lr: float = Field(0.0, ge=0, description="plateau and cosine: the LR is never cut below it")
+    cooldown: int = Field(0, ge=0, le=10_000, description="plateau: epochs after a cut before waiting again")
     monitor: Monitor = "val_loss"
     t_max: int = Field(0, ge=0, description="cosine: epochs per half period; 0 means train.epochs")
     max_lr: float = Field(0.0, ge=0, description="onecycle: peak LR; 0 means 10 x optim.lr")
@@ -160,7 +162,17 @@ class EarlyStoppingConfig(_Section):
     mode: Literal["auto", "min", "max"] = "auto"
     patience: int = Field(5, ge=0, le=100_000)
     min_delta: float = Field(0.0, ge=0)
-    restore_best: bool = False
+    restore_best: bool = Field(False, description="test with and keep the best epoch's weights")
+    baseline: Optional[float] = Field(None, description="patience restarts only on beating it too")
+    start_from_epoch: int = Field(0, ge=0, le=1_000_000, description="epochs not looked at (warm-up)")
+
+    @model_serializer(mode="wrap")
+    def _leave_out_no_baseline(self, handler: Any) -> dict[str, Any]:
+        """TOML has no null: no baseline is a missing key."""
+        data = handler(self)
+        if data.get("baseline") is None:
+            data.pop("baseline", None)
+        return data
 
     @model_validator(mode="after")
     def _resolve_mode(self) -> "EarlyStoppingConfig":

@@ -19,6 +19,7 @@ from nntui.config import RunConfig
 from nntui.engine.allocator import keep_freed_memory
 from nntui.engine.control import Command, Controls
 from nntui.engine.events import Event, RunEnded
+from nntui.engine.failures import is_out_of_memory, one_line, out_of_memory_message
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 HANDLED_SIGNALS = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
@@ -27,8 +28,9 @@ THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)
 
 
-class Interrupted(Exception):
-    """A signal arrived before training started; the text is the signal's name."""
+class Interrupted(BaseException):
+    """A signal arrived before training started; the text is the signal's name. Like
+    KeyboardInterrupt, not an Exception: no `except Exception` on the way may swallow it."""
 
 
 class UsageError(ValueError):
@@ -95,12 +97,12 @@ def restore_signal_handlers(previous: dict[int, Any]) -> None:
 
 
 def exit_code(end: RunEnded, received: list[str]) -> int:
-    """0 completed or early-stopped (or stopped by a command); 128 + N after signal N; 1 otherwise."""
-    if end.status in ("completed", "early_stopped"):
-        return EXIT_OK
-    if end.status == "stopped":
-        return HANDLED_SIGNALS.get(received[0], EXIT_OK) if received else EXIT_OK
-    return EXIT_FAILED
+    """128 + N after signal N, whenever it came (even after the test pass: the caller asked this
+    process to go, and it went); else 0 completed, early-stopped or stopped by a command; 1 failed
+    or diverged."""
+    if end.status in ("failed", "diverged"):
+        return EXIT_FAILED
+    return HANDLED_SIGNALS.get(received[0], EXIT_OK) if received else EXIT_OK
 
 
 def limit_cpu_threads(cfg: RunConfig, device: Any, params: int) -> bool:
@@ -131,6 +133,9 @@ def run_headless(request: RunRequest) -> int:
     threads_before = torch.get_num_threads()
     try:
         return _run(request, device, controls)
+    except Interrupted as interrupted:
+        _note(f"{interrupted} before training started: nothing written")
+        return HANDLED_SIGNALS[str(interrupted)]
     finally:
         restore_signal_handlers(previous)
         torch.set_num_threads(threads_before)
@@ -155,13 +160,10 @@ def _run(request: RunRequest, device: Any, controls: Controls) -> int:
         return _fail(str(error), EXIT_USAGE)
     except ModelError as error:
         return _fail(str(error), EXIT_USAGE)
-    except Interrupted as interrupted:
-        _note(f"{interrupted} before training started: nothing written")
-        return HANDLED_SIGNALS[str(interrupted)]
-    controls.accepting = True  # from here on a signal stops at a step boundary, after a checkpoint
-    if received:
-        _note(f"{received[0]} before training started: nothing written")
-        return HANDLED_SIGNALS[received[0]]
+    except Exception as error:  # noqa: BLE001 -- out of memory gets its one line; anything else goes on up
+        if not is_out_of_memory(error):
+            raise
+        return _fail(out_of_memory_message(error, cfg, "loading the data and the model"), EXIT_FAILED)
     limit_cpu_threads(cfg, device, sum(p.numel() for p in model.parameters()))
     keep_freed_memory()
     sinks: list[Callable[[Event], None]] = []
@@ -176,16 +178,24 @@ def _run(request: RunRequest, device: Any, controls: Controls) -> int:
         problem = _load_resume_state(trainer, request, controls)
         if problem:
             return _fail(problem, EXIT_FAILED)
+    controls.accepting = True  # from here on a signal stops at a step boundary, after a checkpoint
+    if received:  # one that came while an `except` on the way could not let Interrupted through
+        _note(f"{received[0]} before training started: nothing written")
+        return HANDLED_SIGNALS[received[0]]
     return _train(trainer, request, sinks)
 
 
 def _load_resume_state(trainer: Any, request: RunRequest, controls: Controls) -> str | None:
     """Load last.pt into the trainer; a one-line problem, or None."""
+    from nntui.engine.checkpoint_files import CheckpointError
+
     last = request.run_dir / "checkpoints" / "last.pt"
     try:
         trainer.resume_from(last)
-    except Exception as error:  # noqa: BLE001 -- a damaged or foreign file: any reader error means the same
-        return f"cannot resume from {last}: {' '.join(str(error).split())[:300] or type(error).__name__}"
+    except CheckpointError as error:
+        return f"cannot resume: {error}"
+    except Exception as error:  # noqa: BLE001 -- whatever else a damaged file causes, in one line
+        return f"cannot resume from {last}: {one_line(error)[:300]}"
     if request.lr is not None:
         controls.submit(Command("lr", request.lr, "resume"))
     return None

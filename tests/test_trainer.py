@@ -261,3 +261,40 @@ def test_validation_runs_in_evaluation_mode_and_training_in_training_mode(small_
     assert trainer.run().status == "completed"
     assert dropouts and seen == {(True, True), (False, False)}
     assert checked == [True, True]
+
+
+def test_a_completed_run_with_restore_best_is_tested_with_the_best_epochs_weights(small_digits, tmp_path):
+    """Keras 3 restores the best weights at the end of training, early-stopped or not."""
+    from nntui.engine.evaluate import evaluate
+
+    cfg = small_digits("train.epochs=8", "early_stopping.enabled=true", "early_stopping.patience=100",
+                       "early_stopping.restore_best=true", "optim.lr=0.1", "schedule.name='constant'")
+    snapshots: dict[int, dict[str, torch.Tensor]] = {}
+    events: list = []
+
+    def sink(event):
+        events.append(event)
+        if isinstance(event, EpochEnded):
+            snapshots[event.epoch] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    trainer, _ = make_trainer(cfg, tmp_path, events=events)
+    trainer.emit = sink
+    end = trainer.run()
+    assert end.status == "completed" and end.best_epoch < 8  # the best is not the last epoch
+    for name, tensor in snapshots[end.best_epoch].items():
+        assert torch.equal(trainer.model.state_dict()[name], tensor), name
+    trainer.model.load_state_dict(snapshots[end.best_epoch])
+    expected = evaluate(trainer.model, trainer.data.test.batches(0), "classification", CPU)
+    assert end.test_loss == expected.loss and end.test_acc == expected.acc
+    last = checkpoints.load(tmp_path / "checkpoints" / "last.pt")["model"]
+    assert any(not torch.equal(last[k], snapshots[end.best_epoch][k]) for k in last)  # resumable as it was
+
+
+def test_start_from_epoch_and_baseline_reach_the_trainer(small_digits):
+    cfg = small_digits("train.epochs=4", "early_stopping.enabled=true", "early_stopping.patience=10",
+                       "early_stopping.start_from_epoch=2", "early_stopping.baseline=0.0")
+    trainer, events = make_trainer(cfg)
+    trainer.run()
+    statuses = [e.early_stop for e in epochs_of(events)]
+    assert [s.best_epoch for s in statuses[:2]] == [None, None] and statuses[2].best_epoch == 3
+    assert [s.wait for s in statuses] == [0, 0, 1, 2]  # no loss beats a baseline of 0: nothing resets wait

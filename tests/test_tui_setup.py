@@ -114,3 +114,41 @@ async def test_changing_optimizer_and_penalty_from_the_keyboard(tmp_path):
         config = screen.config
         assert (config.optim.name, config.regularization.penalty, config.regularization.alpha) == ("rmsprop", "l2", 1e-3)
         assert not screen.query_one("#start", Button).disabled
+
+
+async def test_keras_keys_of_plateau_and_early_stopping_are_in_the_form(tmp_path):
+    """min lr, cooldown and min delta of the plateau schedule; keep best, baseline and the first
+    epoch looked at of early stopping: typed in, they reach the config; an empty baseline is none."""
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert screen.query_one("#f-schedule-name", Select).value == "plateau"  # digits-mlp's
+        assert screen.query_one("#f-early-stopping-baseline", Input).value == ""
+        typed = {"#f-schedule-min-lr": "1e-5", "#f-schedule-cooldown": "2", "#f-schedule-min-delta": "0.01",
+                 "#f-early-stopping-baseline": "0.5", "#f-early-stopping-start-from-epoch": "3"}
+        for selector, text in typed.items():
+            field = screen.query_one(selector, Input)
+            field.focus()
+            await pilot.pause()
+            field.select_all()
+            await pilot.press(*text)
+        await pilot.pause()
+        config = screen.config
+        assert config is not None, str(screen.query_one("#form-error", Label).render())
+        assert (config.schedule.min_lr, config.schedule.cooldown, config.schedule.min_delta) == (1e-5, 2, 0.01)
+        assert (config.early_stopping.baseline, config.early_stopping.start_from_epoch) == (0.5, 3)
+        baseline = screen.query_one("#f-early-stopping-baseline", Input)
+        baseline.focus()
+        baseline.select_all()
+        await pilot.press(*"abc")
+        await pilot.pause()
+        assert screen.query_one("#start", Button).disabled and screen.field_problem("early_stopping.baseline")
+        baseline.select_all()
+        await pilot.press("backspace")
+        await pilot.pause()
+        assert screen.config is not None and screen.config.early_stopping.baseline is None
+        screen.query_one("#f-schedule-name", Select).value = "step"
+        screen.query_one("#f-early-stopping-enabled", Select).value = "off"
+        await pilot.pause()
+        assert screen.query_one("#f-schedule-cooldown", Input).disabled
+        assert screen.query_one("#f-early-stopping-start-from-epoch", Input).disabled

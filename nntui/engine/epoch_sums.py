@@ -116,3 +116,10 @@ class EpochSums:
         sums._outputs = [item.to(device) for item in state.get("pending_outputs", [])]
         sums._targets = [item.to(device) for item in state.get("pending_targets", [])]
         return sums
+
+
+def difference(current: torch.Tensor | None, marked: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """current - marked, where None stands for a sum with nothing in it yet."""
+    if current is None:
+        return like.new_zeros(())
+    return current if marked is None else current - marked

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
+from nntui.engine.control import Command, Controls
 from nntui.engine.modes import ModeSwitch
 
 
@@ -57,6 +58,23 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
     total_var = y2_sum - y_sum * y_sum / count
     r2 = 1.0 - sq_sum / total_var if total_var > 0 else float("nan")
     return Evaluation(sq_sum / count, mae=abs_sum / count, r2=r2)
+
+
+def until_stopped(batches: Iterable[Any], controls: Controls, on_stop: Callable[[Command], str]) -> Iterator[Any]:
+    """`batches` until a `stop` command arrives; `on_stop` records it and returns the reply. Other
+    commands are refused: an evaluation pass has nothing to pause, steer or checkpoint."""
+    for batch in batches:
+        stop_message = None
+        for command in controls.drain() if controls.waiting else ():
+            if command.action == "stop" and stop_message is None:
+                message = stop_message = on_stop(command)
+            else:
+                message = stop_message or "training is over; the test pass is running"
+            if command.reply is not None:
+                command.reply(command.action == "stop", message)
+        if stop_message is not None:
+            return
+        yield batch
 
 
 def _batch_sums(outputs: torch.Tensor, targets: torch.Tensor, classification: bool) -> list[torch.Tensor]:

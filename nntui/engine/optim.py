@@ -9,6 +9,7 @@ from torch.optim import lr_scheduler
 
 from nntui.config import OptimConfig, RunConfig
 from nntui.engine.early_stopping import default_mode
+from nntui.engine.plateau import Plateau
 
 
 def build_optimizer(params: Any, cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -33,8 +34,7 @@ class LRSchedule:
     """A schedule from the config: an optional per-step linear warmup, then the main scheduler.
 
     `onecycle` steps every batch; the others step once per epoch (plateau with the monitored
-    value). Plateau follows Keras's ReduceLROnPlateau: it cuts after `patience` epochs without
-    an absolute improvement of `min_delta` (torch's `patience` counts one epoch more).
+    value). Plateau is Keras 3's ReduceLROnPlateau (`Plateau`), not torch's.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, cfg: RunConfig, steps_per_epoch: int) -> None:
@@ -61,10 +61,9 @@ class LRSchedule:
         if sched.name == "cosine":
             return lr_scheduler.CosineAnnealingLR(optimizer, T_max=sched.t_max or main_epochs, eta_min=sched.min_lr)
         if sched.name == "plateau":
-            mode = default_mode(sched.monitor)
-            return lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode=mode, factor=sched.factor, patience=sched.patience - 1,
-                threshold=sched.min_delta, threshold_mode="abs", min_lr=sched.min_lr)
+            return Plateau(optimizer, mode=default_mode(sched.monitor), factor=sched.factor,
+                           patience=sched.patience, min_delta=sched.min_delta, cooldown=sched.cooldown,
+                           min_lr=sched.min_lr)
         if sched.name == "onecycle":
             return lr_scheduler.OneCycleLR(optimizer, max_lr=sched.max_lr or 10 * cfg.optim.lr,
                                            total_steps=cfg.train.epochs * steps_per_epoch)
@@ -87,9 +86,8 @@ class LRSchedule:
         """Called after validation of `epoch` (from 1) with the value the plateau watches."""
         if self.main is None or self.per_batch or epoch <= self.warmup_epochs:
             return
-        if isinstance(self.main, lr_scheduler.ReduceLROnPlateau):
-            if monitored is not None:
-                self.main.step(monitored)
+        if isinstance(self.main, Plateau):
+            self.main.step(monitored)
         else:
             self.main.step()
 
@@ -102,10 +100,8 @@ class LRSchedule:
             for key in ("initial_lr", "max_lr", "min_lr"):
                 if key in group:
                     group[key] = group[key] * ratio
-        if isinstance(self.main, lr_scheduler.ReduceLROnPlateau):
-            # a new LR gets a full patience window before the plateau may cut it
-            self.main.num_bad_epochs = 0
-            self.main.cooldown_counter = 0
+        if isinstance(self.main, Plateau):
+            self.main.restart_patience()
         for scheduler in (self.main, self.warmup):
             if scheduler is not None and hasattr(scheduler, "base_lrs"):
                 scheduler.base_lrs = [lr for _ in scheduler.base_lrs]

@@ -15,10 +15,12 @@ from torch import nn
 
 from nntui.config import RunConfig
 from nntui.engine import checkpoints
+from nntui.engine.checkpoint_files import CheckpointError, load_model_weights, load_trainer_state
 from nntui.engine.control import Command, Controls
 from nntui.engine.early_stopping import EarlyStopping
-from nntui.engine.epoch_sums import EpochSums
-from nntui.engine.evaluate import Evaluation, evaluate, loss_function
+from nntui.engine.epoch_sums import EpochSums, difference
+from nntui.engine.evaluate import Evaluation, evaluate, loss_function, until_stopped
+from nntui.engine.failures import one_line
 from nntui.engine.events import (CheckpointSaved, ControlApplied, EpochEnded, Event, GradNorms, RunEnded,
                                  RunStarted, StepLogged)
 from nntui.engine.gradients import GradNormProbe, global_norm
@@ -27,6 +29,7 @@ from nntui.engine.optim import LRSchedule, build_optimizer, current_lr
 from nntui.engine.regularization import build_penalty
 
 Emit = Callable[[Event], None]
+SAVE_COST_SHARE = 0.01  # epoch-end checkpoints take at most about this share of the training time
 
 
 class Diverged(Exception):
@@ -65,8 +68,7 @@ class Trainer:
         self.probe = GradNormProbe(model)
         self.modes = ModeSwitch(model)
         self._trained_params = [p for p in model.parameters() if p.requires_grad]  # once: a walk over the modules costs ~80 µs
-        es = cfg.early_stopping
-        self.early = EarlyStopping(es.monitor, es.mode, es.patience, es.min_delta, es.restore_best)
+        self.early = EarlyStopping.from_config(cfg.early_stopping)
         self.progress = Progress()
         self.resumed_from: int | None = None
         self.paused = False
@@ -77,6 +79,8 @@ class Trainer:
         self._session_start = time.monotonic()
         self._epoch_sums = self._new_epoch_sums()
         self._last_saved = -math.inf
+        self._last_save_s = math.inf  # how long the last checkpoint took to write
+        self.phase = "starting"  # what the loop is doing, for an out-of-memory message
         self._last_log_s = -math.inf
         self._epoch_started = time.monotonic()
 
@@ -113,11 +117,17 @@ class Trainer:
         self._session_start = time.monotonic()
 
     def resume_from(self, path: Path) -> None:
-        """Continue from a checkpoint written by `state_dict`."""
-        self.load_state_dict(checkpoints.load(path, self.device))
+        """Continue from a checkpoint written by `state_dict` (CheckpointError for one that is not)."""
+        state = load_trainer_state(path, self.device)
+        best = self.checkpoint_dir / "best.pt" if self.checkpoint_dir else None
+        best_weights = load_model_weights(best, self.device) if best and best.is_file() and self.early.restore_best \
+            else None
+        try:
+            self.load_state_dict(state)
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:
+            raise CheckpointError(f"{path} does not fit this run: {one_line(error)[:200]}") from None
         self.resumed_from = self.progress.step
-        if self.early.restore_best and self.checkpoint_dir and (self.checkpoint_dir / "best.pt").is_file():
-            self.best_weights = checkpoints.load(self.checkpoint_dir / "best.pt", self.device)["model"]
+        self.best_weights = best_weights
 
     def _wall_s(self) -> float:
         return self.progress.wall_s + (time.monotonic() - self._session_start)
@@ -125,12 +135,14 @@ class Trainer:
     def save_checkpoint(self, kind: str = "last") -> Path | None:
         if self.checkpoint_dir is None:
             return None
+        started = time.monotonic()
         if kind == "last" and self._best_state is not None:
             self._save_best()
         path = self.checkpoint_dir / f"{kind}.pt"
         checkpoints.save_atomic(self.state_dict(), path)
         if kind == "last":
             self._last_saved = time.monotonic()
+            self._last_save_s = self._last_saved - started
         self.emit(CheckpointSaved(self.progress.step, self.progress.epoch, kind, str(path)))
         return path
 
@@ -144,7 +156,10 @@ class Trainer:
                                       "best", str(path)))
 
     def _checkpoint_due(self) -> bool:
-        return time.monotonic() - self._last_saved >= self.cfg.train.checkpoint_every_s
+        """At an epoch end: as often as writing costs at most SAVE_COST_SHARE of the time (so a short
+        run killed at any point loses little), and at least every `train.checkpoint_every_s`."""
+        since = time.monotonic() - self._last_saved
+        return since >= self.cfg.train.checkpoint_every_s or since * SAVE_COST_SHARE >= self._last_save_s
 
     # ------------------------------------------------------------------ run
 
@@ -158,10 +173,16 @@ class Trainer:
         except Diverged as error:
             status, reason = "diverged", str(error)
         except Exception as error:  # noqa: BLE001 -- any failure ends the run with a record
-            self.error_traceback = traceback.format_exc()
-            end = self._end("failed", reason=one_line(error), error=one_line(error))
-            return end
-        return self._finish(status, reason)
+            return self._failed(error)
+        try:
+            return self._finish(status, reason)
+        except Exception as error:  # noqa: BLE001 -- the test pass too
+            return self._failed(error)
+
+    def _failed(self, error: Exception) -> RunEnded:
+        self.error_traceback = traceback.format_exc()
+        message = one_line(error, self.cfg, self.phase)
+        return self._end("failed", reason=message, error=message)
 
     def _started_event(self) -> RunStarted:
         cfg, data = self.cfg, self.data
@@ -191,10 +212,23 @@ class Trainer:
         if status == "diverged":
             self._save_best()
             return self._end(status, reason, error=reason)
-        if status == "early_stopped" and self.early.restore_best and self.best_weights is not None:
+        if self.cfg.early_stopping.enabled and self.early.restore_best and self.best_weights is not None:
+            # as Keras 3 at the end of training, early-stopped or not; last.pt keeps the last weights
             self.model.load_state_dict(self.best_weights)
-        test = evaluate(self.model, self.data.test.batches(0), self.task, self.device, self.modes)
+        self.phase = "testing"
+        stopped: list[str] = []
+        test = evaluate(self.model, until_stopped(self.data.test.batches(0), self.controls,
+                                                  lambda command: self._stop_testing(command, stopped)),
+                        self.task, self.device, self.modes)
+        if stopped:  # the test pass was cut short: its partial metrics would mislead, so none are reported
+            return self._end("stopped", stopped[0])
         return self._end(status, reason, test=test)
+
+    def _stop_testing(self, command: Command, stopped: list[str]) -> str:
+        message = f"stopping the test pass at step {self.progress.step} ({command.source})"
+        self.emit(ControlApplied(self.progress.step, "stop", command.value, command.source, message))
+        stopped.append(f"stop requested ({command.source}) during the test pass")
+        return message
 
     def _end(self, status: str, reason: str, test: Evaluation | None = None, error: str | None = None) -> RunEnded:
         metrics = test.as_dict("test") if test else {}
@@ -218,6 +252,7 @@ class Trainer:
         schedule = self.schedule if self.schedule.acts_after_batches else None
         self._epoch_started = time.monotonic()
         self._log_mark = (sums.running_total(), self._epoch_started)
+        self.phase = "training"
         self.modes.set(True)
         for inputs, targets in self.data.train.batches(progress.epoch, progress.batch):
             if commands_waiting:
@@ -247,7 +282,7 @@ class Trainer:
         """The one host sync of a log interval: interval loss, gradient norms, throughput."""
         (marked_loss, marked_count), marked_time = self._log_mark
         current_loss, current_count = self._epoch_sums.running_total()
-        interval_loss = _difference(current_loss, marked_loss, like=norms)
+        interval_loss = difference(current_loss, marked_loss, like=norms)
         values = torch.cat([interval_loss.reshape(1), norms.to(interval_loss)]).tolist()
         now = self._last_log_s = time.monotonic()
         self._log_mark = ((current_loss, current_count), now)
@@ -264,6 +299,7 @@ class Trainer:
     def _end_epoch(self) -> bool:
         """Validate, schedule, checkpoint and report an epoch. Returns whether to stop early."""
         epoch = self.progress.epoch
+        self.phase = "validating"
         val = evaluate(self.model, self.data.val.batches(0), self.task, self.device, self.modes)
         # folded right after validation, whose argmax-compare-sum kernels are then still warm
         loss_sum, correct, count = self._epoch_sums.totals()
@@ -359,16 +395,3 @@ class Trainer:
         self.paused = True
         self._obey([])
 
-
-def _difference(current: torch.Tensor | None, marked: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-    """current - marked, where None stands for a sum with nothing in it yet."""
-    if current is None:
-        return like.new_zeros(())
-    return current if marked is None else current - marked
-
-
-def one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    if isinstance(error, MemoryError) or "out of memory" in text.lower():
-        text = f"out of memory: {text}"
-    return f"{type(error).__name__}: {text}"[:500]

@@ -47,6 +47,13 @@ class FloatRange(Validator):
         return self.success()
 
 
+class OptionalFloat(FloatRange):
+    """Empty (none), or a finite number in [low, high]."""
+
+    def validate(self, value: str) -> ValidationResult:
+        return self.success() if not value.strip() else super().validate(value)
+
+
 class IntRange(Validator):
     """A whole number in [low, high]."""
 
@@ -70,7 +77,7 @@ class FormField:
 
     key: str
     label: str
-    kind: str  # select, float, int, switch
+    kind: str  # select, float, int, switch; a float with an OptionalFloat validator may be empty (none)
     options: tuple[str, ...] = ()
     validator: Validator | None = None
 
@@ -85,6 +92,8 @@ class FormField:
         if self.kind == "int":
             return int(str(value).strip())
         if self.kind == "float":
+            if isinstance(self.validator, OptionalFloat) and not str(value).strip():
+                return None
             return parse_lr(value) if isinstance(self.validator, LearningRate) else float(str(value).strip())
         return value
 
@@ -95,12 +104,14 @@ class FormField:
             value = getattr(value, part)
         if self.kind == "switch":
             return "on" if value else "off"
+        if value is None:
+            return ""
         if isinstance(value, float):
             return f"{value:g}"
         return str(value)
 
 
-FIELDS = (  # two columns of six, in focus order
+FIELDS = (  # three columns of six, in focus order
     FormField("optim.name", "optimizer", "select", OPTIMIZERS),
     FormField("optim.lr", "learn rate", "float", validator=LearningRate()),
     FormField("data.batch_size", "batch size", "int", validator=IntRange(1, 1_000_000)),
@@ -113,7 +124,14 @@ FIELDS = (  # two columns of six, in focus order
     FormField("model.dropout", "dropout", "float", validator=FloatRange(0, 1, high_open=True)),
     FormField("early_stopping.enabled", "early stop", "switch", ON_OFF),
     FormField("early_stopping.patience", "patience", "int", validator=IntRange(0, 100_000)),
+    FormField("schedule.min_lr", "min lr", "float", validator=FloatRange(0, 10)),
+    FormField("schedule.cooldown", "cooldown", "int", validator=IntRange(0, 10_000)),
+    FormField("schedule.min_delta", "plateau Δ", "float", validator=FloatRange(0, 1e9)),
+    FormField("early_stopping.restore_best", "keep best", "switch", ON_OFF),
+    FormField("early_stopping.baseline", "baseline", "float", validator=OptionalFloat(-1e9, 1e9)),
+    FormField("early_stopping.start_from_epoch", "from epoch", "int", validator=IntRange(0, 1_000_000)),
 )
+COLUMNS = (FIELDS[:6], FIELDS[6:12], FIELDS[12:])
 FIELD_BY_KEY = {field.key: field for field in FIELDS}
 
 

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
 
 from nntui.config import ConfigError, RunConfig, builtin_presets, read_preset, validate
-from nntui.tui.formfields import FIELDS, FormError, FormField, build_config, check_field
+from nntui.tui.formfields import COLUMNS, FIELDS, FormError, FormField, build_config, check_field
 
 DEFAULT_PRESET = "digits-mlp"
 
@@ -50,7 +50,7 @@ class SetupScreen(Screen[None]):
         yield DataTable(id="presets", cursor_type="row", zebra_stripes=False)
         yield Static("", id="preset-description")
         with Horizontal(id="form"):
-            for column in (FIELDS[:6], FIELDS[6:]):
+            for column in COLUMNS:
                 with Vertical(classes="form-column"):
                     for field in column:
                         with Horizontal(classes="form-row"):
@@ -131,7 +131,13 @@ class SetupScreen(Screen[None]):
         penalty = values["regularization.penalty"]
         self.query_one("#f-regularization-alpha").disabled = penalty == "none"
         self.query_one("#f-regularization-l1-ratio").disabled = penalty != "elastic_net"
-        self.query_one("#f-early-stopping-patience").disabled = values["early_stopping.enabled"] != "on"
+        early_off = values["early_stopping.enabled"] != "on"
+        for key in ("patience", "restore-best", "baseline", "start-from-epoch"):
+            self.query_one(f"#f-early-stopping-{key}").disabled = early_off
+        schedule = values["schedule.name"]
+        self.query_one("#f-schedule-min-lr").disabled = schedule not in ("plateau", "cosine")
+        self.query_one("#f-schedule-cooldown").disabled = schedule != "plateau"
+        self.query_one("#f-schedule-min-delta").disabled = schedule != "plateau"
 
     def field_problem(self, key: str) -> str:
         """The current problem of one field ('' when fine): for tests and tooltips."""
