@@ -18,7 +18,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator, Union
 
 METRICS = "metrics.jsonl"
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -26,8 +26,8 @@ EVENT_FIRST = b'{"event":'  # how every line starts: the byte searches rely on i
 SAMPLED_EVENTS = ("step", "grad_norms")  # the periodic records: a sample of them draws the same curves
 CHUNK_BYTES = 8 * 1024 * 1024
 SAMPLE_OVER_BYTES = 16 * 1024 * 1024  # a backlog larger than this is caught up with by sampling
-SAMPLES = 8192  # about how many records of each sampled event a catch-up decodes
-EXACT_TAIL_BYTES = 256 * 1024  # the end of a backlog is always decoded in full (latest values exact)
+SAMPLES = 4096  # about how many records of each sampled event a catch-up decodes
+EXACT_TAIL_BYTES = 128 * 1024  # the end of a backlog is always decoded in full (latest values exact)
 
 _STRICT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # built once, not per record
 _DECODE_ERRORS = (ValueError, RecursionError)  # bad JSON or UTF-8; 10^5 nested brackets
@@ -87,11 +87,11 @@ def as_float(value: Any, default: float | None = None, null: float | None = math
 # ---------------------------------------------------------------------------- reading
 
 
-def parse_lines(chunk: str | bytes) -> list[dict[str, Any]]:
+def parse_lines(chunk: str | bytes | bytearray) -> list[dict[str, Any]]:
     """The records of complete lines; a line that is not a JSON object is skipped.
 
     Lines end at "\n" only: a raw U+2028 inside a string (JSON allows it) is not a line end."""
-    lines = chunk.split(b"\n" if isinstance(chunk, bytes) else "\n")
+    lines = chunk.split("\n" if isinstance(chunk, str) else b"\n")
     return [record for record in map(_parse_line, lines) if record is not None]
 
 
@@ -110,8 +110,8 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = []
     try:
         with open(Path(run_dir) / METRICS, "rb") as handle:
-            for block in _blocks(handle, 0, None):
-                records.extend(parse_lines(block))
+            for buffer, begin, end in _spans(handle, 0, None):
+                records.extend(parse_lines(buffer[begin + 1:end]))
     except (FileNotFoundError, NotADirectoryError):
         return []
     return records
@@ -132,23 +132,34 @@ def tail_records(run_dir: Path, max_bytes: int = 256 * 1024) -> list[dict[str, A
     return parse_lines(data.rpartition(b"\n")[0])
 
 
-def _blocks(handle: BinaryIO, start: int, stop: int | None) -> Iterator[bytes]:
-    """The complete lines between byte `start` (a line start) and `stop` (None: the end),
-    a chunk at a time; each block ends with a newline, a partial last line is left out."""
+Span = tuple[Union[bytes, bytearray], int, int]
+
+
+def _spans(handle: BinaryIO, start: int, stop: int | None) -> Iterator[Span]:
+    """The complete lines from byte `start` (a line start) to `stop` (None: the end of the
+    file), a chunk at a time, as `(buffer, begin, end)`: `buffer[begin]` is a newline and
+    `buffer[begin + 1:end]` whole lines, `end - begin - 1` bytes of the file. A partial last
+    line is left out. The chunk buffer is reused: a span is only good until the next one."""
     handle.seek(start)
-    carry = b""
+    buffer = bytearray(CHUNK_BYTES)
+    view = memoryview(buffer)
+    carry = b"\n"  # a newline, then the start of a line cut at the end of the last chunk
     position = start
     while stop is None or position < stop:
-        chunk = handle.read(CHUNK_BYTES if stop is None else min(CHUNK_BYTES, stop - position))
-        if not chunk:
+        count = handle.readinto(view[:CHUNK_BYTES if stop is None else min(CHUNK_BYTES, stop - position)])
+        if not count:
             return
-        position += len(chunk)
-        cut = chunk.rfind(b"\n") + 1
-        if not cut:
-            carry += chunk
+        position += count
+        first = buffer.find(b"\n", 0, count)
+        if first < 0:
+            carry += view[:count]
             continue
-        yield carry + chunk[:cut]
-        carry = chunk[cut:]
+        piece = carry + view[:first + 1]  # the line across the chunk boundary, alone: no big copy
+        yield piece, 0, len(piece)
+        last = buffer.rfind(b"\n", 0, count)
+        if last > first:
+            yield buffer, first, last + 1
+        carry = b"\n" + view[last + 1:count]
 
 
 def _event_line(events: Iterable[str], exclude: bool = False) -> re.Pattern[bytes]:
@@ -176,12 +187,12 @@ def scan_records(path: Path, events: Iterable[str]) -> Iterator[dict[str, Any]]:
     try:
         with open(path, "rb") as handle:
             searchable = _event_first(handle, 0)
-            for block in _blocks(handle, 0, None):
+            for buffer, begin, end in _spans(handle, 0, None):
                 if searchable:
-                    found = (_parse_line(match) for match in pattern.findall(b"\n" + block))
+                    lines = [match.group(1) for match in pattern.finditer(buffer, begin, end)]
+                    yield from filter(None, map(_parse_line, lines))
                 else:
-                    found = (r for r in parse_lines(block) if r.get("event") in wanted)
-                yield from (record for record in found if record is not None)
+                    yield from (r for r in parse_lines(buffer[begin + 1:end]) if r.get("event") in wanted)
     except (FileNotFoundError, NotADirectoryError):
         return
 
@@ -220,10 +231,15 @@ class RecordTail:
         sampler = None
         if backlog > self.sample_over and _event_first(handle, self._offset):
             sampler = _Sampler(self._offset, stop, max(1, backlog // self.samples), self.exact_tail)
+        elif backlog > self.sample_over:  # from another writer: all of it, `sample_over` bytes a poll
+            stop = self._offset + self.sample_over
         records: list[dict[str, Any]] = []
-        for block in _blocks(handle, self._offset, stop):
-            records.extend(parse_lines(block) if sampler is None else sampler.records(block, self._offset))
-            self._offset += len(block)
+        for buffer, begin, end in _spans(handle, self._offset, stop):
+            if sampler is None:
+                records.extend(parse_lines(buffer[begin + 1:end]))
+            else:
+                records.extend(sampler.records(buffer, begin, end, self._offset))
+            self._offset += end - begin - 1
         return records
 
 
@@ -240,32 +256,35 @@ class _Sampler:
         self.exact_from = max(start, stop - exact_tail)
         self.next_sample = start
 
-    def records(self, block: bytes, base: int) -> list[dict[str, Any]]:
-        """The records to decode of `block`, which starts at byte `base` of the file."""
-        exact = max(0, self.exact_from - base)
-        if exact >= len(block):
-            return self._sampled(block, base)
-        cut = block.find(b"\n", exact - 1) + 1 if exact else 0  # the exact part starts at a line
-        head = self._sampled(block[:cut], base) if cut else []
-        return head + parse_lines(block[cut:])
+    def records(self, buffer: bytes | bytearray, begin: int, end: int, base: int) -> list[dict[str, Any]]:
+        """The records to decode of the span `buffer[begin + 1:end]`, which is at byte `base` of the file.
+        (Byte f of the file is at `buffer[begin + 1 + f - base]`.)"""
+        exact = begin + self.exact_from - base  # where the exact part would begin in the buffer, minus one
+        if exact >= end - 1:
+            return self._sampled(buffer, begin, end, base)
+        if exact <= begin:
+            return parse_lines(buffer[begin + 1:end])
+        cut = buffer.index(b"\n", exact, end)  # the exact part starts at a line
+        return self._sampled(buffer, begin, cut + 1, base) + parse_lines(buffer[cut + 1:end])
 
-    def _sampled(self, block: bytes, base: int) -> list[dict[str, Any]]:
-        text = b"\n" + block  # every line follows a newline: the line at block[i] is text[i + 1:]
-        starts = {match.start() for match in self._others.finditer(text)}
-        last: dict[re.Pattern[bytes], tuple[int, int]] = {}
-        while self.next_sample < base + len(block):
-            offset = self.next_sample - base
-            end = offset + self.every + self._longest  # no further than the next sample point
-            for kind in self._sampled_kinds:
-                if match := kind.search(text, offset, end):
-                    starts.add(match.start())
-                    last[kind] = match.end(), end
+    def _sampled(self, buffer: bytes | bytearray, begin: int, end: int, base: int) -> list[dict[str, Any]]:
+        starts = {match.start() for match in self._others.finditer(buffer, begin, end)}
+        offsets = [begin]  # the windows cover the whole span (a window cut at a span's end goes on here)
+        while self.next_sample < base + end - begin - 1:
+            offsets.append(begin + self.next_sample - base)  # the newline before a line at `next_sample`
             self.next_sample += self.every
-        for kind, (after, end) in last.items():  # and the block's last of each: the latest values are exact
+        last: dict[re.Pattern[bytes], tuple[int, int]] = {}
+        for offset in offsets:
+            window = min(end, offset + self.every + self._longest)  # no further than the next sample point
+            for kind in self._sampled_kinds:
+                if match := kind.search(buffer, offset, window):
+                    starts.add(match.start())
+                    last[kind] = match.end(), window
+        for kind, (after, window) in last.items():  # and the span's last of each: the latest values are exact
             final = None
-            while match := kind.search(text, after, end):
+            while match := kind.search(buffer, after, window):
                 final, after = match.start(), match.end()
             if final is not None:
                 starts.add(final)
-        lines = (text[start + 1:text.index(b"\n", start + 1)] for start in sorted(starts))
+        lines = (buffer[start + 1:buffer.index(b"\n", start + 1, end)] for start in sorted(starts))
         return [record for record in map(_parse_line, lines) if record is not None]

@@ -8,11 +8,13 @@ import json
 import math
 import typing
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nntui import records as records_module
 from nntui.console import PlainConsole, end_line, epoch_line
 from nntui.engine.events import (
     EVENT_TYPES, EarlyStopStatus, EpochEnded, GradNorms, RunEnded, RunStarted, StepLogged, from_record, to_record,
@@ -145,12 +147,13 @@ def test_floats_round_trip_through_a_line(loss, norm):
 
 @SETTINGS
 @given(st.lists(event_records(), min_size=1, max_size=40), st.integers(1, 400), st.integers(1, 8),
-       st.integers(0, 300))
-def test_a_sampled_catch_up_keeps_every_record_but_the_periodic_ones(records, sample_over, samples, exact_tail):
-    records = [{"event": record.pop("event"), **record} for record in records]  # as to_record puts it
-    text = "".join(map(record_line, records)).encode()
+       st.integers(0, 300), st.integers(1, 500))
+def test_a_sampled_catch_up_keeps_every_record_but_the_periodic_ones(items, sample_over, samples, exact_tail, chunk):
+    items = [{"event": record.pop("event"), **record} for record in items]  # as to_record puts it
+    text = "".join(map(record_line, items)).encode()
     every = parse_lines(text)
-    sampled = sampled_poll(text, sample_over, samples, exact_tail)
+    with mock.patch.object(records_module, "CHUNK_BYTES", chunk):
+        sampled = sampled_poll(text, sample_over, samples, exact_tail)
     periodic = ("step", "grad_norms")
     others = [r for r in every if r["event"] not in periodic and isinstance(r["event"], str)]  # no `event`: no record
     assert [r for r in sampled if r.get("event") not in periodic] == others
@@ -161,13 +164,17 @@ def test_a_sampled_catch_up_keeps_every_record_but_the_periodic_ones(records, sa
 
 
 @SETTINGS
-@given(st.lists(lines(), max_size=30))
-def test_scan_records_finds_what_a_full_read_finds(texts):
+@given(st.lists(lines(), max_size=30), st.integers(1, 300))
+def test_chunked_readers_find_what_a_whole_read_finds(texts, chunk):
     text = "".join(texts)
     path = write(text)
     wanted = ("start", "epoch")
-    expected = [r for r in parse_lines(text.rpartition("\n")[0]) if r.get("event") in wanted]
-    assert list(scan_records(path, wanted)) == expected
+    every = parse_lines(text.rpartition("\n")[0])
+    with mock.patch.object(records_module, "CHUNK_BYTES", chunk):  # lines across chunk boundaries
+        assert read_records(path.parent) == every
+        assert list(scan_records(path, wanted)) == [r for r in every if r.get("event") in wanted]
+        tail = RecordTail(path, sample_over=10**9)
+        assert tail.poll(max_bytes=len(text.encode()) // 2) + tail.poll() == every
 
 
 @SETTINGS
@@ -256,6 +263,16 @@ def test_readers_skip_a_partial_last_line_and_the_cut_first_line_of_a_tail(tmp_p
     assert [r["epoch"] for r in scan_records(path, ["epoch"])] == [1, 2, 3]
     size = len(record_line({"event": "epoch", "epoch": 3})) + 15
     assert [r["epoch"] for r in tail_records(tmp_path, max_bytes=size)] == [3]
+
+
+def test_a_long_backlog_from_another_writer_is_read_in_full_a_part_per_poll(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"time": n, "event": "step", "step": n}) + "\n" for n in range(500)))
+    tail = RecordTail(path, sample_over=1000)
+    polls = []
+    while batch := tail.poll():
+        polls.append(batch)
+    assert len(polls) > 5 and [r["step"] for batch in polls for r in batch] == list(range(500))
 
 
 def test_a_sampled_catch_up_of_a_long_run_keeps_its_epochs_and_last_step(tmp_path):
