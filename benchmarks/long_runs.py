@@ -11,7 +11,8 @@ writing lines from templates (fast). Then, each round, in a child process measur
 - `nntui show` of the long run to its first full frame: the app (headless, `run_test`) until its
   state has applied every record and the screen has redrawn (targets: under 3 s and 300 MB).
 
-Prints the median over the rounds, and each round's figures.
+Prints the medians over the rounds (wall time; CPU time, which on a busy machine is closer to the
+wall time of an idle one; peak RSS), and each round's figures.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-LAYERS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias", "out.weight", "out.bias")
-STEPS_PER_EPOCH = 10_000
+LAYERS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias", "fc4.weight", "fc4.bias",
+          "out.weight", "out.bias")
 LOG_EVERY = 10  # a step record every 10 steps, one per 0.2 s of wall time
 CONFIG = '[early_stopping]\nenabled = true\nmonitor = "val_loss"\nmode = "min"\n'
 
@@ -47,23 +48,23 @@ END = ('{"event":"end","status":"completed","epoch":%(epoch)d,"step":%(step)d,"b
        '"reason":"trained %(epoch)d epochs","time":%(time).7f}\n')
 
 
-def write_run(runs: Path, name: str, step_records: int, t0: float) -> int:
-    """A completed run of `step_records` step records (and as many grad-norm records); its size."""
+def write_run(runs: Path, name: str, step_records: int, per_epoch: int, t0: float) -> int:
+    """A completed run of `step_records` step records (and as many grad-norm records), `per_epoch`
+    of them an epoch; its size."""
     run_dir = runs / name
     run_dir.mkdir(parents=True)
     (run_dir / "config.toml").write_text(CONFIG)
-    per_epoch = STEPS_PER_EPOCH // LOG_EVERY
     epochs = max(1, step_records // per_epoch)
     t = t0
     with open(run_dir / "metrics.jsonl", "w", encoding="utf-8") as out:
-        out.write(START % {"epochs": epochs, "spe": STEPS_PER_EPOCH, "name": name, "time": t,
+        out.write(START % {"epochs": epochs, "spe": per_epoch * LOG_EVERY, "name": name, "time": t,
                            "layers": ",".join(f'"{layer}"' for layer in LAYERS)})
         lines: list[str] = []
         for index in range(1, step_records + 1):
             t += 0.2
             step, epoch, loss = index * LOG_EVERY, (index - 1) // per_epoch + 1, 2.0 / index ** 0.3
             lines.append(STEP % (step, epoch, loss, 1.0 + 1.0 / index, t))
-            lines.append(GRADS % (step, 1.2 + 1.0 / index, 0.1, 1.5, 0.12, 1.4, 0.11, 1.3, 0.1, t))
+            lines.append(GRADS % (step, 1.2 + 1.0 / index, 0.1, 1.5, 0.12, 1.4, 0.11, 1.3, 0.1, 1.25, 0.105, t))
             if index % per_epoch == 0:
                 lines.append(EPOCH % {"epoch": epoch, "step": step, "loss": loss, "val": loss * 1.1, "time": t})
             if len(lines) >= 20_000:
@@ -75,22 +76,25 @@ def write_run(runs: Path, name: str, step_records: int, t0: float) -> int:
     return (run_dir / "metrics.jsonl").stat().st_size
 
 
-def measured(argv: list[str], until: str | None = None) -> tuple[float, float]:
-    """Wall seconds (to the line `until` on stdout, if given, else to the exit) and peak RSS (MB) of a child."""
+def measured(argv: list[str], until: str | None = None) -> tuple[float, float, float]:
+    """A child's wall seconds (to the line `until` on stdout, if given, else to its exit), CPU
+    seconds (to its exit: on a busy machine, closer to what the wall time would be on an idle one)
+    and peak RSS in MB."""
     started = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seconds = None
-    assert child.stdout is not None
+    assert child.stdout is not None and child.stderr is not None
     for line in child.stdout:
         if until is not None and line.strip() == until:
             seconds = time.perf_counter() - started
+    errors = child.stderr.read()
     _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0 or (until is not None and seconds is None):
+        raise RuntimeError(f"{' '.join(argv[2:4])} exited {child.returncode}: {errors.strip()}")
     if seconds is None:
         seconds = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise RuntimeError(f"{argv[2:4]} exited {child.returncode}: {child.stderr.read() if child.stderr else ''}")
-    return seconds, usage.ru_maxrss / 1024  # KB on Linux
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # ru_maxrss: KB on Linux
 
 
 SHOW = """
@@ -121,9 +125,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nntui-long-") as tmp:
         runs = args.keep or Path(tmp) / "runs"
         begun = time.perf_counter()
-        size = write_run(runs, "long", args.steps, 1.7e9)
+        size = write_run(runs, "long", args.steps, 1_000, 1.7e9)  # 1,000 epochs of 10,000 steps
         for index in range(99):
-            write_run(runs, f"small-{index:02d}", 2_000, 1.7e9 + 1e6 + index * 1000)
+            write_run(runs, f"small-{index:02d}", 1_000, 50, 1.7e9 + 1e6 + index * 1000)
         print(f"generated 100 runs (one of {args.steps:,} step records, {size / 1e6:.0f} MB) "
               f"in {time.perf_counter() - begun:.1f} s")
         nntui = [sys.executable, "-m", "nntui"]
@@ -132,10 +136,10 @@ def main() -> None:
                    for _ in range(args.rounds)]
     for label, figures, targets in (("nntui runs, 100 runs", listing, "1 s, 150 MB"),
                                     ("nntui show, first full frame", showing, "3 s, 300 MB")):
-        seconds = statistics.median(figure[0] for figure in figures)
-        peak = statistics.median(figure[1] for figure in figures)
-        rounds = ", ".join(f"{s:.2f} s / {mb:.0f} MB" for s, mb in figures)
-        print(f"{label}: {seconds:.2f} s, peak RSS {peak:.0f} MB (target under {targets}; rounds: {rounds})")
+        wall, cpu, peak = (statistics.median(figure[index] for figure in figures) for index in range(3))
+        rounds = ", ".join(f"{s:.2f} s / {c:.2f} s / {mb:.0f} MB" for s, c, mb in figures)
+        print(f"{label}: {wall:.2f} s (CPU {cpu:.2f} s), peak RSS {peak:.0f} MB (target under {targets}); "
+              f"rounds (wall / CPU / RSS): {rounds}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator, Union
+from typing import Any, BinaryIO, Iterable, Iterator
 
 METRICS = "metrics.jsonl"
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -39,7 +39,7 @@ _DECODE_ERRORS = (ValueError, RecursionError)  # bad JSON or UTF-8; 10^5 nested 
 def json_safe(value: Any) -> Any:
     """`value` with every NaN or infinite float (in dicts, lists, tuples) as its JSON string."""
     if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
         return {key: json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -54,11 +54,6 @@ def record_line(record: dict[str, Any]) -> str:
     except ValueError:  # a non-finite float: rare, only a diverging run has them
         text = _STRICT_ENCODER.encode(json_safe(record))
     return text + "\n"
-
-
-def document_text(document: dict[str, Any]) -> str:
-    """A small JSON file (summary.json): indented standard JSON with the same float encoding."""
-    return json.dumps(json_safe(document), indent=2, allow_nan=False) + "\n"
 
 
 # ---------------------------------------------------------------------------- values
@@ -132,7 +127,25 @@ def tail_records(run_dir: Path, max_bytes: int = 256 * 1024) -> list[dict[str, A
     return parse_lines(data.rpartition(b"\n")[0])
 
 
-Span = tuple[Union[bytes, bytearray], int, int]
+def last_record(run_dir: Path, window: int = 4096) -> dict[str, Any] | None:
+    """The last complete record of `metrics.jsonl` (None if it has none), read from the end:
+    a look at the last `window` bytes, doubled until a record is in it."""
+    try:
+        with open(Path(run_dir) / METRICS, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            while True:
+                start = max(0, size - window)
+                handle.seek(start)
+                lines = handle.read(size - start).split(b"\n")[1 if start else 0:-1]  # whole lines only
+                record = next(filter(None, map(_parse_line, reversed(lines))), None)
+                if record is not None or not start:
+                    return record
+                window *= 2
+    except OSError:
+        return None
+
+
+Span = tuple[bytes | bytearray, int, int]
 
 
 def _spans(handle: BinaryIO, start: int, stop: int | None) -> Iterator[Span]:

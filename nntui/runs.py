@@ -11,9 +11,8 @@ from typing import Any
 
 from nntui.engine.early_stopping import default_mode
 from nntui.paths import runs_dir as default_runs_dir
-from nntui.records import (  # noqa: F401  (RecordTail, parse_lines: re-exported for their old users)
-    METRICS, RecordTail, as_float, parse_lines, read_records, scan_records, tail_records,
-)
+from nntui.records import METRICS, as_float, last_record, parse_lines, scan_records, tail_records
+from nntui.records import read_records  # noqa: F401  (re-exported: tests and benchmarks read runs from here)
 
 SUMMARY = "summary.json"
 CONFIG = "config.toml"
@@ -107,15 +106,15 @@ class RunInfo:
 def run_info(run_dir: Path) -> RunInfo:
     """What `nntui runs` shows of one run directory (its status is `running` or `crashed` until it ends).
 
-    Only the `start` and `epoch` records and the last record are read (`scan_records`), so a
-    run of a million steps is listed in a fraction of a second.
+    Only the `start` and `epoch` records (`scan_records`) and the last record are decoded, so
+    a run of a million steps is listed in a fraction of a second.
     """
     starts: list[dict[str, Any]] = []
     epochs: list[dict[str, Any]] = []
     for record in scan_records(Path(run_dir) / METRICS, ("start", "epoch")):
         (starts if record.get("event") == "start" else epochs).append(record)
-    last = tail_records(run_dir, 64 * 1024)[-1:]
-    end = last[0] if last and last[0].get("event") == "end" else None
+    last = last_record(run_dir)
+    end = last if last is not None and last.get("event") == "end" else None
     preset = str(starts[0].get("preset", "?")) if starts else "?"
     if end is not None:
         status = str(end.get("status", "?"))
@@ -134,7 +133,7 @@ def run_info(run_dir: Path) -> RunInfo:
         best = _best_of_epochs(epochs, monitor, configured.get("mode"))
     numbers = {e.get("epoch") for e in epochs if isinstance(e.get("epoch"), int)}
     return RunInfo(Path(run_dir).name, Path(run_dir), preset, status, len(numbers), best, monitor,
-                   _wall_s(starts[-1] if starts else None, last[0] if last else None, end))
+                   _wall_s(starts[-1] if starts else None, last, end))
 
 
 def _table(value: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from nntui.engine.events import (
     EVENT_TYPES, EarlyStopStatus, EpochEnded, GradNorms, RunEnded, RunStarted, StepLogged, from_record, to_record,
 )
 from nntui.records import (
-    RecordTail, as_float, document_text, json_safe, parse_lines, read_records, record_line, scan_records,
+    RecordTail, as_float, json_safe, last_record, parse_lines, read_records, record_line, scan_records,
     tail_records,
 )
 from nntui.runs import run_info
@@ -192,7 +192,7 @@ def test_non_finite_floats_are_written_as_standard_json_strings():
     record = {"event": "step", "loss": math.nan, "nested": {"a": [math.inf, -math.inf]}, "fine": 1.5}
     line = record_line(record)
     assert line == '{"event":"step","loss":"NaN","nested":{"a":["Infinity","-Infinity"]},"fine":1.5}\n'
-    assert json.loads(document_text(record)) == json_safe(record)
+    assert json.loads(json.dumps(json_safe(record), allow_nan=False)) == json_safe(record)
     assert [as_float(value) for value in ("NaN", "Infinity", "-Infinity")][1:] == [math.inf, -math.inf]
     assert math.isnan(as_float("NaN")) and math.isnan(as_float(None))
     assert as_float(True) is None and as_float("1.5") is None and as_float([1]) is None and as_float(2) == 2.0
@@ -243,6 +243,15 @@ def test_the_console_prints_non_finite_values():
     assert "test_loss nan" in end_line(end) and "wall nans" in end_line(end)
 
 
+def test_the_last_record_is_found_from_the_end(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    assert last_record(tmp_path) is None
+    path.write_text(record_line({"event": "epoch", "epoch": 1}) + "x" * 10_000 + "\n" + '{"event":"en')
+    assert last_record(tmp_path, window=100) == {"event": "epoch", "epoch": 1}
+    path.write_text("garbage\n")
+    assert last_record(tmp_path) is None
+
+
 def test_a_record_tail_returns_only_complete_lines_across_polls(tmp_path):
     path = tmp_path / "metrics.jsonl"
     lines_ = [record_line({"event": "step", "step": n}) for n in range(3)]
@@ -275,23 +284,33 @@ def test_a_long_backlog_from_another_writer_is_read_in_full_a_part_per_poll(tmp_
     assert len(polls) > 5 and [r["step"] for batch in polls for r in batch] == list(range(500))
 
 
-def test_a_sampled_catch_up_of_a_long_run_keeps_its_epochs_and_last_step(tmp_path):
-    lines_ = []
+def test_a_sampled_catch_up_of_a_long_run_shows_what_a_full_replay_shows(tmp_path):
+    lines_ = [record_line(to_record(RunStarted("p", "cpu", 1, 1, 1, 1, None, epochs=20, steps_per_epoch=1000,
+                                               layers=("w",), time=0.0)))]
     for step in range(1, 20_001):
         lines_.append(record_line(to_record(StepLogged(step, 1 + step // 1000, 1 / step, 1e-3, 1.0, 9.0, time=step))))
         lines_.append(record_line(to_record(GradNorms(step, (("w", 1.0 / step),), time=step))))
         if step % 1000 == 0:
-            lines_.append(record_line(to_record(EpochEnded(step // 1000, step, 0.1, 0.2, 1e-3, time=step))))
+            stop = EarlyStopStatus("val_loss", 0.2, step // 1000, 0, 5)
+            lines_.append(record_line(to_record(EpochEnded(step // 1000, step, 0.1, 0.2, 1e-3, early_stop=stop,
+                                                           time=step))))
+    lines_.append(record_line(to_record(RunEnded("completed", 20, 20_000, 20, 0.2, 0.3, 0.9, wall_s=20_000.0))))
     text = "".join(lines_).encode()
     sampled = sampled_poll(text, sample_over=64 * 1024, samples=2000, exact_tail=4096)
     every = parse_lines(text)
     steps = [r for r in sampled if r["event"] == "step"]
     assert 1000 < len(steps) < 15_000, "a sample, spread over the whole run"
     assert steps[0]["step"] < 100 and steps[-1] == [r for r in every if r["event"] == "step"][-1]
-    assert [r for r in sampled if r["event"] == "epoch"] == [r for r in every if r["event"] == "epoch"]
-    state = MonitorState()
-    state.apply_all(map(from_record, sampled))
-    assert state.step == 20_000 and state.epoch == 20 and len(state.series["val_loss"].values()) == 20
+    states = []
+    for replayed in (sampled, every):
+        state = MonitorState()
+        state.apply_all(map(from_record, replayed))
+        states.append(state)
+    shown = [(state.status, state.step, state.epoch, state.progress_text(), state.results_text(),
+              state.early_stop_lines(), state.title_text(), [state.current_text(row) for row in state.metric_rows()],
+              [line.text for line in state.log], {name: layer.latest for name, layer in state.layers.items()},
+              state.series["val_loss"].values()) for state in states]
+    assert shown[0] == shown[1]
 
 
 def test_run_info_reads_non_finite_values(tmp_path):
