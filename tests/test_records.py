@@ -30,8 +30,9 @@ from nntui.tui.state import MonitorState
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FLOATS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(["NaN", "Infinity", "-Infinity"])
 
+INTS = st.integers() | st.sampled_from([2**63 - 1, 2**63, -(2**63), 10**400, -(10**400)])
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | FLOATS | st.text(max_size=8),
+    st.none() | st.booleans() | INTS | FLOATS | st.text(max_size=8),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
     max_leaves=6)
 
@@ -47,16 +48,18 @@ def fitting(annotation: typing.Any) -> st.SearchStrategy[typing.Any]:
         return st.lists(fitting(args[0]), max_size=4)
     if dataclasses.is_dataclass(annotation):
         return field_dicts(annotation)
-    return {int: st.integers(), float: FLOATS, str: st.text(max_size=12), bool: st.booleans()}[annotation]
+    return {int: INTS, float: FLOATS, str: st.text(max_size=12), bool: st.booleans()}[annotation]
 
 
 def field_dicts(cls: type) -> st.SearchStrategy[dict[str, typing.Any]]:
-    """Records of `cls`: each field fitting its annotation, or missing, or any JSON value; extra keys."""
+    """Records of `cls`: as written (every field fitting its annotation), or with fields missing
+    or holding any JSON value; both with extra keys."""
     hints = typing.get_type_hints(cls)
-    fields = {item.name: st.one_of(fitting(hints[item.name]), fitting(hints[item.name]), st.just(...), json_values)
-              for item in dataclasses.fields(cls)}
+    names = [item.name for item in dataclasses.fields(cls)]
+    written = st.fixed_dictionaries({name: fitting(hints[name]) for name in names})
+    odd = st.fixed_dictionaries({name: st.one_of(fitting(hints[name]), st.just(...), json_values) for name in names})
     return st.builds(lambda values, extra: {**extra, **{k: v for k, v in values.items() if v is not ...}},
-                     st.fixed_dictionaries(fields), st.dictionaries(st.text(max_size=6), json_values, max_size=2))
+                     written | odd, st.dictionaries(st.text(max_size=6), json_values, max_size=2))
 
 
 def event_records() -> st.SearchStrategy[dict[str, typing.Any]]:
@@ -214,6 +217,7 @@ def test_from_record_skips_or_defaults_what_it_cannot_use():
     assert from_record({**step, "step": "4"}) is None  # a required field unusable: the record is skipped
     assert from_record({**step, "loss": True}) is None
     assert from_record({**step, "step": 4.0}).step == 4
+    assert from_record({**step, "step": 10**400}) is None and from_record({**step, "step": 1e300}) is None
     assert math.isnan(from_record(step).time)  # no time: NaN, not the reader's clock
     epoch = {"event": "epoch", "epoch": 2, "step": 8, "train_loss": 0.4, "val_loss": None, "lr": 0.1}
     assert from_record({**epoch, "early_stop": {"monitor": "val_loss", "wait": "x"}}).early_stop is None

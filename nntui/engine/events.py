@@ -272,11 +272,14 @@ def _nested(cls: type, value: Any) -> Any:
     return built
 
 
+_INT_LIMIT = 2**63  # no step, epoch or count comes near; beyond it, arithmetic with floats overflows
+
+
 def _int(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
     if isinstance(value, float) and value.is_integer():  # 3.0 from another writer
-        return int(value)
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and -_INT_LIMIT < value < _INT_LIMIT:
+        return value
     raise _Unusable
 
 
