@@ -182,17 +182,15 @@ class _Unusable(Exception):
 
 
 def _build(cls: type, record: dict[str, Any]) -> Any:
+    """An instance of `cls` from the fields of `record`, or None if a required one is unusable."""
     kwargs = {}
     for name, decode, required in _decoders(cls):
-        value = record.get(name, _Unusable)
         try:
-            if value is _Unusable:
-                raise _Unusable
-            kwargs[name] = decode(value)
-        except _Unusable:
+            kwargs[name] = decode(record[name])
+        except (KeyError, _Unusable):
             if required:
                 return None
-            if name == "time":
+            if name == "time":  # not the reader's clock: a replay must not depend on when it runs
                 kwargs[name] = math.nan
     return cls(**kwargs)
 
