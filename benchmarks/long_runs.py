@@ -106,7 +106,7 @@ async def main(run_dir):
     app = create_app(mode="show", runs_dir=run_dir.parent, run_dir=run_dir)
     async with app.run_test(size=(160, 48)) as pilot:
         screen = app.screen
-        while screen.state.ended is None or screen._drawn_version != screen.state.version:
+        while screen.state.ended is None or not screen.query_one("#results").display:  # drawn at the end
             await pilot.pause(0.01)
         await pilot.pause()  # the compositor has drawn the frame
         print("frame", flush=True)

@@ -46,7 +46,7 @@ async def replay(run_dir: Path) -> tuple[MonitorScreen, list[str]]:
         screen = app.screen
         assert isinstance(screen, MonitorScreen)
         await wait_until(pilot, lambda: screen.state.ended is not None, what="the end record")
-        await wait_until(pilot, lambda: screen._drawn_version == screen.state.version, what="a redraw")
+        await wait_until(pilot, lambda: screen.query_one("#results").display, what="the results drawn")
         await pilot.pause(0.2)
         assert app.is_running and app.return_code is None and app.screen is screen
         return screen, [str(label.render()) for label in screen.query(".metric-value").results(Label)]
