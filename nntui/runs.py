@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nntui.engine.early_stopping import default_mode
+from nntui.engine.events import from_record, to_record
 from nntui.paths import runs_dir as default_runs_dir
 from nntui.records import METRICS, as_float, last_record, parse_lines, scan_records, tail_records
 from nntui.records import read_records  # noqa: F401  (re-exported: tests and benchmarks read runs from here)
@@ -195,10 +196,13 @@ def _wall_s(start: dict[str, Any] | None, last: dict[str, Any] | None, end: dict
 
 
 def last_end(run_dir: Path, max_bytes: int = 256 * 1024) -> dict[str, Any] | None:
-    """The `end` record of the run's last session, or None if that session has not ended."""
+    """The `end` record of the run's last session, or None if that session has not ended.
+    Its fields are those of `RunEnded` (as `from_record` reads them: an unusable one is left at
+    its default; an end record without a usable status or epoch counts as none)."""
     for record in reversed(tail_records(run_dir, max_bytes)):
         if record.get("event") == "end":
-            return record
+            event = from_record(record)
+            return None if event is None else to_record(event)
         if record.get("event") == "start":
             return None
     return None

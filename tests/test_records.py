@@ -23,7 +23,7 @@ from nntui.records import (
     RecordTail, as_float, json_safe, last_record, parse_lines, read_records, record_line, scan_records,
     tail_records,
 )
-from nntui.runs import run_info
+from nntui.runs import last_end, run_info
 from nntui.tui.history import Series
 from nntui.tui.state import MonitorState
 
@@ -315,6 +315,16 @@ def test_a_sampled_catch_up_of_a_long_run_shows_what_a_full_replay_shows(tmp_pat
               [line.text for line in state.log], {name: layer.latest for name, layer in state.layers.items()},
               state.series["val_loss"].values()) for state in states]
     assert shown[0] == shown[1]
+
+
+def test_the_last_end_record_comes_with_its_fields_typed(tmp_path):
+    run_dir = write(record_line({"event": "start"}) + record_line({"event": "end", "status": "completed", "epoch": 3.0,
+                                                                  "step": 30, "best": "NaN", "wall_s": []})).parent
+    end = last_end(run_dir)
+    assert (end["status"], end["epoch"], end["wall_s"]) == ("completed", 3, 0.0) and math.isnan(end["best"])
+    with open(run_dir / "metrics.jsonl", "a") as handle:
+        handle.write(record_line({"event": "end", "status": "completed", "epoch": [3], "step": 30}))
+    assert last_end(run_dir) is None  # no usable epoch: not an end record
 
 
 def test_run_info_reads_non_finite_values(tmp_path):
