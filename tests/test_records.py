@@ -1,194 +1,39 @@
-"""The record format: any line, any record, any field goes through every reader without an exception,
-and non-finite floats round-trip as standard JSON."""
+"""The record format: non-finite floats as standard JSON, fields read by their annotations, the
+readers of run directories (whole, from the end, followed, sampled), on hand-made cases."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import typing
 from pathlib import Path
-from unittest import mock
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from nntui import records as records_module
-from nntui.console import PlainConsole, end_line, epoch_line
+from nntui.console import end_line, epoch_line
 from nntui.engine.events import (
-    EVENT_TYPES, EarlyStopStatus, EpochEnded, GradNorms, RunEnded, RunStarted, StepLogged, from_record, to_record,
+    EarlyStopStatus,
+    EpochEnded,
+    GradNorms,
+    RunEnded,
+    RunStarted,
+    StepLogged,
+    from_record,
+    to_record,
 )
 from nntui.records import (
-    RecordTail, as_float, json_safe, last_record, parse_lines, read_records, record_line, scan_records,
+    RecordTail,
+    as_float,
+    json_safe,
+    last_record,
+    parse_lines,
+    read_records,
+    record_line,
+    scan_records,
     tail_records,
 )
 from nntui.runs import last_end, run_info
 from nntui.tui.history import Series
 from nntui.tui.state import MonitorState
-
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-FLOATS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(["NaN", "Infinity", "-Infinity"])
-
-INTS = st.integers() | st.sampled_from([2**63 - 1, 2**63, -(2**63), 10**400, -(10**400)])
-json_values = st.recursive(
-    st.none() | st.booleans() | INTS | FLOATS | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
-    max_leaves=6)
-
-
-def fitting(annotation: typing.Any) -> st.SearchStrategy[typing.Any]:
-    """Values (as JSON) that a field of `annotation` is written with, non-finite floats included."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        return st.one_of([st.none() if arg is type(None) else fitting(arg) for arg in args])
-    if origin is tuple and args[1:] == (Ellipsis,):
-        if typing.get_origin(args[0]) is tuple:  # norms: written as a dict
-            return st.dictionaries(st.text(max_size=6), FLOATS | st.none(), max_size=4)
-        return st.lists(fitting(args[0]), max_size=4)
-    if dataclasses.is_dataclass(annotation):
-        return field_dicts(annotation)
-    return {int: INTS, float: FLOATS, str: st.text(max_size=12), bool: st.booleans()}[annotation]
-
-
-def field_dicts(cls: type) -> st.SearchStrategy[dict[str, typing.Any]]:
-    """Records of `cls`: as written (every field fitting its annotation), or with fields missing
-    or holding any JSON value; both with extra keys."""
-    hints = typing.get_type_hints(cls)
-    names = [item.name for item in dataclasses.fields(cls)]
-    written = st.fixed_dictionaries({name: fitting(hints[name]) for name in names})
-    odd = st.fixed_dictionaries({name: st.one_of(fitting(hints[name]), st.just(...), json_values) for name in names})
-    return st.builds(lambda values, extra: {**extra, **{k: v for k, v in values.items() if v is not ...}},
-                     written | odd, st.dictionaries(st.text(max_size=6), json_values, max_size=2))
-
-
-def event_records() -> st.SearchStrategy[dict[str, typing.Any]]:
-    """Records of every event (mostly of the right shape), of unknown events, and odd `event` keys."""
-    known = [field_dicts(cls).map(lambda record, name=name: {"event": name, **record})
-             for name, cls in EVENT_TYPES.items()]
-    odd = st.dictionaries(st.text(max_size=6), json_values, max_size=4).map(
-        lambda record: {**record, "event": record.get("event", "system")})
-    return st.one_of(*known, odd)
-
-
-def lines() -> st.SearchStrategy[str]:
-    """Lines as any writer might leave them: ours, json.dumps', garbage, cut short."""
-    ours = event_records().map(record_line)
-    spaced = event_records().map(lambda record: json.dumps(record) + "\n")
-    cut = st.tuples(ours, st.integers(0, 200)).map(lambda pair: pair[0][:pair[1]] + "\n")
-    garbage = st.text(max_size=40).map(lambda text: text.replace("\n", " ") + "\n")
-    nested = st.integers(1, 3000).map(lambda depth: "[" * depth + "\n")
-    return st.one_of(ours, ours, spaced, cut, garbage, nested, json_values.map(lambda v: json.dumps(v) + "\n"))
-
-
-def exercise(state: MonitorState) -> None:
-    """Every text the monitor draws from its state."""
-    state.progress_text(), state.results_text(), state.early_stop_lines(), state.title_text()
-    state.elapsed_s(), state.eta_s(), state.progress()
-    for row in state.metric_rows():
-        state.current_text(row)
-        state.series[row.key].values()
-    for layer in state.layers.values():
-        layer.spread()
-
-
-def same(a: typing.Any, b: typing.Any) -> bool:
-    """Equal, with NaN equal to NaN (also inside tuples and nested dataclasses)."""
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
-        return math.isnan(b)
-    if dataclasses.is_dataclass(a) and type(a) is type(b):
-        return all(same(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(map(same, a, b))
-    return a == b
-
-
-# ---------------------------------------------------------------------------- properties
-
-
-@SETTINGS
-@given(st.lists(lines(), max_size=30))
-def test_any_lines_go_through_the_follower_and_the_monitor_state(texts):
-    records = parse_lines("".join(texts))
-    assert all(isinstance(record, dict) for record in records)
-    state = MonitorState(history=8, layer_recent=4)
-    state.apply_all(from_record(record) for record in records)
-    exercise(state)
-    state.process_exited(1, "x"), state.process_vanished()
-    exercise(state)
-
-
-@SETTINGS
-@given(st.lists(event_records(), max_size=25))
-def test_any_records_go_through_the_monitor_state_and_the_console(records):
-    events = [from_record(record) for record in records]
-    state = MonitorState(history=4, layer_recent=2)
-    state.apply_all(events)
-    exercise(state)
-    console = PlainConsole(stream=open_null(), every_s=0.0)
-    for event in filter(None, events):
-        console(event)
-
-
-@SETTINGS
-@given(json_values)
-def test_from_record_takes_any_json_value(value):
-    assert from_record(value) is None or type(from_record(value)) in EVENT_TYPES.values()
-
-
-@SETTINGS
-@given(st.floats(allow_nan=True, allow_infinity=True), st.floats(allow_nan=True, allow_infinity=True))
-def test_floats_round_trip_through_a_line(loss, norm):
-    event = StepLogged(3, 1, loss, 1e-3, norm, math.inf, time=5.0)
-    line = record_line(to_record(event))
-    assert "NaN" not in line or '"NaN"' in line  # standard JSON: no bare NaN token
-    json.loads(line, parse_constant=lambda name: pytest.fail(f"bare {name} written"))
-    assert same(from_record(parse_lines(line)[0]), event)
-    grads = GradNorms(3, (("fc.weight", norm), ("fc.bias", loss)), time=5.0)
-    assert same(from_record(parse_lines(record_line(to_record(grads)))[0]), grads)
-
-
-@SETTINGS
-@given(st.lists(event_records(), min_size=1, max_size=40), st.integers(1, 400), st.integers(1, 8),
-       st.integers(0, 300), st.integers(1, 500))
-def test_a_sampled_catch_up_keeps_every_record_but_the_periodic_ones(items, sample_over, samples, exact_tail, chunk):
-    items = [{"event": record.pop("event"), **record} for record in items]  # as to_record puts it
-    text = "".join(map(record_line, items)).encode()
-    every = parse_lines(text)
-    with mock.patch.object(records_module, "CHUNK_BYTES", chunk):
-        sampled = sampled_poll(text, sample_over, samples, exact_tail)
-    periodic = ("step", "grad_norms")
-    others = [r for r in every if r["event"] not in periodic and isinstance(r["event"], str)]  # no `event`: no record
-    assert [r for r in sampled if r.get("event") not in periodic] == others
-    assert all(record in every for record in sampled)
-    for event in periodic:  # the last of each is always there: the latest values are exact
-        kept = [r for r in sampled if r.get("event") == event]
-        assert kept[-1:] == [r for r in every if r.get("event") == event][-1:]
-
-
-@SETTINGS
-@given(st.lists(lines(), max_size=30), st.integers(1, 300))
-def test_chunked_readers_find_what_a_whole_read_finds(texts, chunk):
-    text = "".join(texts)
-    path = write(text)
-    wanted = ("start", "epoch")
-    every = parse_lines(text.rpartition("\n")[0])
-    with mock.patch.object(records_module, "CHUNK_BYTES", chunk):  # lines across chunk boundaries
-        assert read_records(path.parent) == every
-        assert list(scan_records(path, wanted)) == [r for r in every if r.get("event") in wanted]
-        tail = RecordTail(path, sample_over=10**9)
-        assert tail.poll(max_bytes=len(text.encode()) // 2) + tail.poll() == every
-
-
-@SETTINGS
-@given(st.lists(lines(), max_size=20))
-def test_run_info_reads_any_file(texts):
-    run_dir = write("".join(texts)).parent
-    info = run_info(run_dir)
-    assert info.epochs >= 0 and (info.best is None or isinstance(info.best, float))
-
-
-# ---------------------------------------------------------------------------- cases
 
 
 def test_non_finite_floats_are_written_as_standard_json_strings():
@@ -199,6 +44,15 @@ def test_non_finite_floats_are_written_as_standard_json_strings():
     assert [as_float(value) for value in ("NaN", "Infinity", "-Infinity")][1:] == [math.inf, -math.inf]
     assert math.isnan(as_float("NaN")) and math.isnan(as_float(None))
     assert as_float(True) is None and as_float("1.5") is None and as_float([1]) is None and as_float(2) == 2.0
+
+
+def test_the_run_directory_writes_records_and_summary_in_the_same_encoding():
+    from nntui import rundir
+
+    record = {"event": "end", "best": math.nan, "test_loss": -math.inf}
+    assert rundir.record_line(record) == record_line(record) == '{"event":"end","best":"NaN","test_loss":"-Infinity"}\n'
+    summary = json.dumps(rundir._json_safe({"best": math.inf, "test": [math.nan]}), indent=2)  # as write_summary
+    assert json.loads(summary, parse_constant=pytest.fail) == {"best": "Infinity", "test": ["NaN"]}
 
 
 def test_null_floats_from_older_files_read_as_nan():
@@ -300,7 +154,7 @@ def test_a_sampled_catch_up_of_a_long_run_shows_what_a_full_replay_shows(tmp_pat
                                                            time=step))))
     lines_.append(record_line(to_record(RunEnded("completed", 20, 20_000, 20, 0.2, 0.3, 0.9, wall_s=20_000.0))))
     text = "".join(lines_).encode()
-    sampled = sampled_poll(text, sample_over=64 * 1024, samples=2000, exact_tail=4096)
+    sampled = sampled_poll(tmp_path, text, sample_over=64 * 1024, samples=2000, exact_tail=4096)
     every = parse_lines(text)
     steps = [r for r in sampled if r["event"] == "step"]
     assert 1000 < len(steps) < 15_000, "a sample, spread over the whole run"
@@ -318,8 +172,8 @@ def test_a_sampled_catch_up_of_a_long_run_shows_what_a_full_replay_shows(tmp_pat
 
 
 def test_the_last_end_record_comes_with_its_fields_typed(tmp_path):
-    run_dir = write(record_line({"event": "start"}) + record_line({"event": "end", "status": "completed", "epoch": 3.0,
-                                                                  "step": 30, "best": "NaN", "wall_s": []})).parent
+    end = {"event": "end", "status": "completed", "epoch": 3.0, "step": 30, "best": "NaN", "wall_s": []}
+    run_dir = write(tmp_path, record_line({"event": "start"}) + record_line(end)).parent
     end = last_end(run_dir)
     assert (end["status"], end["epoch"], end["wall_s"]) == ("completed", 3, 0.0) and math.isnan(end["best"])
     with open(run_dir / "metrics.jsonl", "a") as handle:
@@ -332,7 +186,7 @@ def test_run_info_reads_non_finite_values(tmp_path):
                to_record(EpochEnded(1, 5, math.nan, math.nan, 0.1, time=11.0)),
                to_record(EpochEnded(2, 10, 0.5, 0.25, 0.1, time=12.0)),
                to_record(EpochEnded(2, 10, 0.5, math.inf, 0.1, time=13.0))]
-    run_dir = write("".join(map(record_line, records))).parent
+    run_dir = write(tmp_path, "".join(map(record_line, records))).parent
     info = run_info(run_dir)
     assert (info.epochs, info.best, info.monitor, info.wall_s) == (2, 0.25, "val_loss", 3.0)
     with open(run_dir / "metrics.jsonl", "a") as handle:
@@ -343,32 +197,15 @@ def test_run_info_reads_non_finite_values(tmp_path):
 
 # ---------------------------------------------------------------------------- helpers
 
-_DIRS: list[Path] = []
-
-
-@pytest.fixture(autouse=True)
-def scratch(tmp_path_factory):
-    _DIRS.append(tmp_path_factory.mktemp("records"))
-    yield
-    _DIRS.pop()
-
-
-def write(text: str) -> Path:
-    """`text` as the metrics.jsonl of a fresh run directory (hypothesis calls this many times per test)."""
-    run_dir = _DIRS[-1] / f"run{sum(1 for _ in _DIRS[-1].iterdir())}"
-    run_dir.mkdir()
+def write(tmp_path: Path, text: str) -> Path:
+    """`text` as the metrics.jsonl of the run directory `tmp_path/run`."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(exist_ok=True)
     (run_dir / "metrics.jsonl").write_text(text, encoding="utf-8")
     return run_dir / "metrics.jsonl"
 
 
-def sampled_poll(text: bytes, sample_over: int, samples: int = 8192,
-                 exact_tail: int = 256 * 1024) -> list[dict[str, typing.Any]]:
-    path = _DIRS[-1] / f"tail{sum(1 for _ in _DIRS[-1].iterdir())}.jsonl"
+def sampled_poll(tmp_path: Path, text: bytes, sample_over: int, samples: int, exact_tail: int) -> list[dict]:
+    path = tmp_path / "sampled.jsonl"
     path.write_bytes(text)
     return RecordTail(path, sample_over, samples, exact_tail).poll()
-
-
-def open_null():
-    import io
-
-    return io.StringIO()
