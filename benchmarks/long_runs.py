@@ -1,6 +1,9 @@
-"""Listing and replaying long runs: `nntui runs` over 100 runs, one of 1M step records, and `nntui show` of it.
+"""Listing and replaying long runs: `nntui runs` over 100 runs, one of 1M step records; `nntui show` of it.
 
     python benchmarks/long_runs.py [--rounds 3] [--steps 1000000] [--keep DIR]
+
+Run it from the repo root: the children run `python -m nntui`, which imports the nntui of the
+current directory.
 
 Generates, in a temporary runs dir, one run of `--steps` step records (and as many grad-norm
 records: about 55 hours of training at the default log interval, ~490 MB) and 99 small ones,
@@ -38,7 +41,8 @@ START = ('{"event":"start","preset":"mnist-mlp","device":"cpu","params":535818,"
          '"patience":1000,"mode":"min","restore_best":true},"time":%(time).7f}\n')
 STEP = ('{"event":"step","step":%d,"epoch":%d,"loss":%.17g,"lr":0.001,"grad_norm":%.17g,'
         '"samples_per_s":53627.97007546183,"time":%.7f}\n')
-GRADS = '{"event":"grad_norms","step":%d,"norms":{' + ",".join(f'"{name}":%.17g' for name in LAYERS) + '},"time":%.7f}\n'
+NORMS = ",".join(f'"{name}":%.17g' for name in LAYERS)
+GRADS = '{"event":"grad_norms","step":%d,"norms":{' + NORMS + '},"time":%.7f}\n'
 EPOCH = ('{"event":"epoch","epoch":%(epoch)d,"step":%(step)d,"train_loss":%(loss).17g,"val_loss":%(val).17g,'
          '"lr":0.001,"train_acc":0.9512345678901234,"val_acc":0.9423456789012345,"early_stop":{"monitor":"val_loss",'
          '"best":%(val).17g,"best_epoch":%(epoch)d,"wait":0,"patience":1000,"mode":"min","restore_best":true},'
