@@ -154,12 +154,14 @@ def _spans(handle: BinaryIO, start: int, stop: int | None) -> Iterator[Span]:
     `buffer[begin + 1:end]` whole lines, `end - begin - 1` bytes of the file. A partial last
     line is left out. The chunk buffer is reused: a span is only good until the next one."""
     handle.seek(start)
-    buffer = bytearray(CHUNK_BYTES)
+    expected = (os.fstat(handle.fileno()).st_size if stop is None else stop) - start
+    chunk = min(CHUNK_BYTES, max(64 * 1024, expected))  # a follower's polls read a few lines: a small buffer
+    buffer = bytearray(chunk)
     view = memoryview(buffer)
     carry = b"\n"  # a newline, then the start of a line cut at the end of the last chunk
     position = start
     while stop is None or position < stop:
-        count = handle.readinto(view[:CHUNK_BYTES if stop is None else min(CHUNK_BYTES, stop - position)])
+        count = handle.readinto(view[:chunk if stop is None else min(chunk, stop - position)])
         if not count:
             return
         position += count
