@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from nntui import records as records_module
 from nntui.console import PlainConsole
 from nntui.engine.events import EVENT_TYPES, GradNorms, StepLogged, from_record, to_record
-from nntui.records import RecordTail, parse_lines, read_records, record_line, scan_records
+from nntui.records import RecordTail, last_record, parse_lines, read_records, record_line, scan_records
 from nntui.runs import run_info
 from nntui.tui.follow import poll_events
 from nntui.tui.state import MonitorState
@@ -178,6 +178,7 @@ def test_chunked_readers_find_what_a_whole_read_finds(tmp_path, texts, chunk):
     with mock.patch.object(records_module, "CHUNK_BYTES", chunk):  # lines across chunk boundaries
         assert read_records(path.parent) == every
         assert list(scan_records(path, wanted)) == [r for r in every if r.get("event") in wanted]
+        assert last_record(path.parent, window=chunk) == (every[-1] if every else None)
         tail = RecordTail(path, sample_over=10**9)
         assert tail.poll(max_bytes=len(text.encode()) // 2) + tail.poll() == every
 
