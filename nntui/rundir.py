@@ -5,38 +5,23 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-from nntui import fs
+from nntui import fs, records
 from nntui.config import RunConfig
 from nntui.engine.events import Event, RunEnded, RunStarted, to_record
 from nntui.fs import RunDir
 
 
 def _json_safe(value: Any) -> Any:
-    """NaN and infinities become null: the records stay valid JSON for every reader."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value
-
-
-_STRICT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # built once, not per record
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
+    """NaN and infinities as "NaN", "Infinity", "-Infinity": standard JSON (see `nntui.records`)."""
+    return records.json_safe(value)
 
 
 def record_line(record: dict[str, Any]) -> str:
-    """One `metrics.jsonl` line; NaN and infinities (rare: only a diverging run has them) become null."""
-    try:
-        text = _STRICT_ENCODER.encode(record)
-    except ValueError:
-        text = _ENCODER.encode(_json_safe(record))
-    return text + "\n"
+    """One `metrics.jsonl` line (`nntui.records.record_line`: the format has one home)."""
+    return records.record_line(record)
 
 
 class RunDirWriter:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from dataclasses import dataclass
@@ -10,68 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from nntui.engine.early_stopping import default_mode
+from nntui.engine.events import from_record, to_record
 from nntui.fs import RunDir, user_name
 from nntui.paths import runs_dir as default_runs_dir
+from nntui.records import METRICS, as_float, last_record, parse_lines, scan_records, tail_records
+from nntui.records import read_records  # noqa: F401  (re-exported: tests and benchmarks read runs from here)
 
-METRICS = RunDir.METRICS
 SUMMARY = RunDir.SUMMARY
 CONFIG = RunDir.CONFIG
 
 
 class RunNotFound(LookupError):
     """No such run; the text is one line for the user."""
-
-
-def parse_lines(chunk: str) -> list[dict[str, Any]]:
-    """Records of complete lines; a line that is not a JSON object is skipped."""
-    records = []
-    for line in chunk.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
-def read_records(run_dir: Path) -> list[dict[str, Any]]:
-    """Every complete record of a run; a partial last line (a crash mid-write) is skipped."""
-    try:
-        data = (Path(run_dir) / METRICS).read_bytes()
-    except OSError:  # missing, or another user's private run
-        return []
-    return parse_lines(data.rpartition(b"\n")[0].decode("utf-8", errors="replace"))
-
-
-class RecordTail:
-    """Reads the records appended to a `metrics.jsonl` since the last poll.
-
-    Only complete lines (ending in a newline) are returned: a line being written is left
-    for the next poll, and a partial last line of a crashed run is never returned.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._offset = 0
-        self._pending = b""
-
-    def poll(self, max_bytes: int = 64 * 1024 * 1024) -> list[dict[str, Any]]:
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self._offset)
-                chunk = handle.read(max_bytes)
-        except FileNotFoundError:
-            return []
-        self._offset += len(chunk)
-        data = self._pending + chunk
-        complete, _, self._pending = data.rpartition(b"\n")
-        if not complete and not _:
-            return []
-        return parse_lines(complete.decode("utf-8", errors="replace"))
 
 
 def pid_alive(pid: int) -> bool:
@@ -95,7 +46,7 @@ def run_pid(run_dir: Path) -> int:
         return 0
 
 
-def _started_pid(run_dir: Path, records: list[dict[str, Any]]) -> int:
+def _started_pid(run_dir: Path, starts: list[dict[str, Any]]) -> int:
     """The pid of the last session, from control/pid or, when that is another user's private file,
     from the session's `start` record."""
     try:
@@ -104,7 +55,7 @@ def _started_pid(run_dir: Path, records: list[dict[str, Any]]) -> int:
         pass
     except (OSError, ValueError):
         return 0
-    for record in reversed(records):
+    for record in reversed(starts):
         if record.get("event") == "start":
             pid = record.get("pid")
             return pid if isinstance(pid, int) and not isinstance(pid, bool) else 0
@@ -119,7 +70,7 @@ def run_owner(run_dir: Path) -> int | None:
         return None
 
 
-def run_status(run_dir: Path, records: list[dict[str, Any]], end: dict[str, Any] | None) -> str:
+def run_status(run_dir: Path, starts: list[dict[str, Any]], end: dict[str, Any] | None) -> str:
     """The end record's status; else `running` while its process lives, `crashed` when it does not.
 
     Another user's run says so: "running (owned by alice)"; one whose records we cannot read at
@@ -127,9 +78,9 @@ def run_status(run_dir: Path, records: list[dict[str, Any]], end: dict[str, Any]
     """
     if end is not None:
         status = str(end.get("status", "?"))
-    elif pid_alive(_started_pid(run_dir, records)):
+    elif pid_alive(_started_pid(run_dir, starts)):
         status = "running"
-    elif not records and not os.access(Path(run_dir) / METRICS, os.R_OK) and _exists(Path(run_dir) / METRICS):
+    elif not starts and not os.access(Path(run_dir) / METRICS, os.R_OK) and _exists(Path(run_dir) / METRICS):
         status = "private"
     else:
         status = "crashed"
@@ -162,7 +113,7 @@ def ended(records: list[dict[str, Any]]) -> bool:
 def is_live(run_dir: Path, records: list[dict[str, Any]] | None = None) -> bool:
     """A run is live when its process is alive and it has not written its `end` record."""
     if records is None:
-        records = read_records(run_dir)
+        records = tail_records(run_dir)  # enough for `ended`: an `end` is a session's last record
     return not ended(records) and pid_alive(run_pid(run_dir))
 
 
@@ -216,7 +167,7 @@ def _started_at(run_dir: Path) -> float:
     try:
         with open(run_dir / METRICS, "rb") as handle:
             first = parse_lines(handle.readline().decode("utf-8", errors="replace"))
-        return float(first[0].get("time", 0.0)) if first else (run_dir / METRICS).stat().st_mtime
+        return as_float(first[0].get("time"), 0.0, 0.0) if first else (run_dir / METRICS).stat().st_mtime
     except OSError:
         return 0.0
 
@@ -236,28 +187,47 @@ class RunInfo:
 
 
 def run_info(run_dir: Path) -> RunInfo:
-    """What `nntui runs` shows of one run directory (its status is `running` or `crashed` until it ends)."""
-    records = read_records(run_dir)
-    starts = [r for r in records if r.get("event") == "start"]
-    epochs = [r for r in records if r.get("event") == "epoch"]
-    end = records[-1] if records and records[-1].get("event") == "end" else None
+    """What `nntui runs` shows of one run directory (its status is `running` or `crashed` until it ends).
+
+    Only the `start` and `epoch` records (`scan_records`) and the last record are decoded, so
+    a run of a million steps is listed in a fraction of a second.
+    """
+    starts: list[dict[str, Any]] = []
+    epochs: list[dict[str, Any]] = []
+    for record in scan_records(Path(run_dir) / METRICS, ("start", "epoch")):
+        (starts if record.get("event") == "start" else epochs).append(record)
+    last = last_record(run_dir)
+    end = last if last is not None and last.get("event") == "end" else None
     preset = str(starts[0].get("preset", "?")) if starts else "?"
-    status = run_status(run_dir, records, end)
-    early = (epochs[-1].get("early_stop") if epochs else None) or {}
+    status = run_status(run_dir, starts, end)
+    early = _table(epochs[-1].get("early_stop")) if epochs else {}
     configured = _configured(run_dir)
     monitor = _monitor(run_dir, starts, early, configured)
     if end:
-        best = end.get("best")
+        best = _optional_float(end.get("best"))
     elif early:
-        best = early.get("best")
+        best = _optional_float(early.get("best"))
     else:  # still going (or crashed) with early stopping off: the epoch records still say it
         best = _best_of_epochs(epochs, monitor, configured.get("mode"))
-    return RunInfo(Path(run_dir).name, Path(run_dir), preset, status, len({e.get("epoch") for e in epochs}),
-                   best, monitor, _wall_s(records, end))
+    numbers = {e.get("epoch") for e in epochs if isinstance(e.get("epoch"), int)}
+    return RunInfo(Path(run_dir).name, Path(run_dir), preset, status, len(numbers), best, monitor,
+                   _wall_s(starts[-1] if starts else None, last, end))
+
+
+def _table(value: Any) -> dict[str, Any]:
+    """A nested record (`early_stop`) as a dict; {} when it is null or not a dict."""
+    return value if isinstance(value, dict) else {}
+
+
+def _optional_float(value: Any) -> float | None:
+    """A float field that may be null (no value): null and unusable values are None."""
+    return as_float(value, None, None)
 
 
 def _best_of_epochs(epochs: list[dict[str, Any]], monitor: str, mode: str | None) -> float | None:
-    values = [e[monitor] for e in epochs if isinstance(e.get(monitor), (int, float))]
+    """The best monitored value of the epoch records (NaN is never the best, as in Keras)."""
+    values = [value for value in (_optional_float(e.get(monitor)) for e in epochs)
+              if value is not None and not math.isnan(value)]
     if not values:
         return None
     if mode not in ("min", "max"):
@@ -280,7 +250,7 @@ def _monitor(run_dir: Path, starts: list[dict[str, Any]], early: dict[str, Any],
     """The monitored metric: the epoch records say it; else the start record, the config, the summary."""
     if early.get("monitor"):
         return str(early["monitor"])
-    started = (starts[-1].get("early_stop") if starts else None) or {}
+    started = _table(starts[-1].get("early_stop")) if starts else {}
     if started.get("monitor"):
         return str(started["monitor"])
     if configured.get("monitor"):
@@ -292,43 +262,27 @@ def _monitor(run_dir: Path, starts: list[dict[str, Any]], early: dict[str, Any],
         return "val_loss"
 
 
-def _wall_s(records: list[dict[str, Any]], end: dict[str, Any] | None) -> float | None:
+def _wall_s(start: dict[str, Any] | None, last: dict[str, Any] | None, end: dict[str, Any] | None) -> float | None:
     """The end record's training time; for a run still going (or crashed), since its last start."""
     if end is not None:
-        return end.get("wall_s")
-    starts = [index for index, record in enumerate(records) if record.get("event") == "start"]
-    if not starts:
+        return _optional_float(end.get("wall_s"))
+    if start is None or last is None:
         return None
-    first, last = records[starts[-1]], records[-1]
-    try:
-        return float(last["time"]) - float(first["time"])
-    except (KeyError, TypeError, ValueError):
-        return None
+    since = _optional_float(last.get("time")), _optional_float(start.get("time"))
+    return None if None in since else since[0] - since[1]
 
 
 def last_end(run_dir: Path, max_bytes: int = 256 * 1024) -> dict[str, Any] | None:
-    """The `end` record of the run's last session, or None if that session has not ended."""
+    """The `end` record of the run's last session, or None if that session has not ended.
+    Its fields are those of `RunEnded` (as `from_record` reads them: an unusable one is left at
+    its default; an end record without a usable status or epoch counts as none)."""
     for record in reversed(tail_records(run_dir, max_bytes)):
         if record.get("event") == "end":
-            return record
+            event = from_record(record)
+            return None if event is None else to_record(event)
         if record.get("event") == "start":
             return None
     return None
-
-
-def tail_records(run_dir: Path, max_bytes: int = 256 * 1024) -> list[dict[str, Any]]:
-    """The complete records in the last `max_bytes` of `metrics.jsonl` (cheap on a long run)."""
-    try:
-        with open(Path(run_dir) / METRICS, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            start = max(0, size - max_bytes)
-            handle.seek(start)
-            data = handle.read()
-    except OSError:
-        return []
-    if start:
-        data = data.partition(b"\n")[2]  # the first line is cut
-    return parse_lines(data.rpartition(b"\n")[0].decode("utf-8", errors="replace"))
 
 
 def list_runs(root: str | os.PathLike[str] | None = None, all_users: bool = False) -> list[RunInfo]:

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import time
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Union
+from typing import Any, Callable, ClassVar, Iterator, Union
+
+from nntui.records import as_float
 
 
 def _now() -> float:
@@ -159,20 +164,137 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(item.name for item in dataclasses.fields(cls))
 
 
-def from_record(record: dict[str, Any]) -> Event | None:
-    """The event a record came from, or None for an unknown or malformed record."""
-    cls = EVENT_TYPES.get(record.get("event", ""))
-    if cls is None:
+def from_record(record: Any) -> Event | None:
+    """The event a record came from, or None for an unknown or unusable record.
+
+    Each field is read by its annotation (`_decoder`): a missing or unusable required field
+    makes the record unusable; a missing or unusable optional one takes its default (`time`:
+    NaN, a record without a time has none). Extra keys are ignored.
+    """
+    if not isinstance(record, dict):
         return None
-    names = {item.name for item in dataclasses.fields(cls)}
-    kwargs = {key: value for key, value in record.items() if key in names}
-    if isinstance(kwargs.get("early_stop"), dict):
-        kwargs["early_stop"] = EarlyStopStatus(**kwargs["early_stop"])
-    if cls is GradNorms and isinstance(kwargs.get("norms"), dict):
-        kwargs["norms"] = tuple(kwargs["norms"].items())
-    if cls is RunStarted and isinstance(kwargs.get("layers"), list):
-        kwargs["layers"] = tuple(kwargs["layers"])
-    try:
-        return cls(**kwargs)
-    except TypeError:
-        return None
+    cls = EVENT_TYPES.get(record.get("event")) if isinstance(record.get("event"), str) else None
+    return None if cls is None else _build(cls, record)
+
+
+class _Unusable(Exception):
+    """A value that does not fit its field's annotation."""
+
+
+def _build(cls: type, record: dict[str, Any]) -> Any:
+    """An instance of `cls` from the fields of `record`, or None if a required one is unusable."""
+    kwargs = {}
+    for name, decode, required in _decoders(cls):
+        try:
+            kwargs[name] = decode(record[name])
+        except (KeyError, _Unusable):
+            if required:
+                return None
+            if name == "time":  # not the reader's clock: a replay must not depend on when it runs
+                kwargs[name] = math.nan
+    return cls(**kwargs)
+
+
+@functools.cache
+def _decoders(cls: type) -> tuple[tuple[str, Callable[[Any], Any], bool], ...]:
+    """(name, decoder, required) per field of an event class."""
+    hints = typing.get_type_hints(cls)
+    return tuple((item.name, _decoder(hints[item.name]),
+                  item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING)
+                 for item in dataclasses.fields(cls))
+
+
+def _decoder(annotation: Any) -> Callable[[Any], Any]:
+    """A function turning a JSON value into a value of `annotation`, or raising `_Unusable`."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (Union, types.UnionType):
+        return _union_decoder(args)
+    if origin is tuple:
+        return _tuple_decoder(args)
+    if dataclasses.is_dataclass(annotation):
+        return functools.partial(_nested, annotation)
+    return _SCALARS[annotation]
+
+
+def _union_decoder(args: tuple[Any, ...]) -> Callable[[Any], Any]:
+    """`X | None`: null is None (not NaN); otherwise the first alternative that fits."""
+    options = [_decoder(arg) for arg in args if arg is not type(None)]
+    optional = type(None) in args
+
+    def decode(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        for option in options:
+            try:
+                return option(value)
+            except _Unusable:
+                pass
+        raise _Unusable
+    return decode
+
+
+def _tuple_decoder(args: tuple[Any, ...]) -> Callable[[Any], Any]:
+    """`tuple[X, ...]` from a list (items that do not fit are dropped; `norms` comes as a
+    dict: its items); `tuple[X, Y]` from a pair."""
+    if len(args) == 2 and args[1] is Ellipsis:
+        item = _decoder(args[0])
+
+        def decode_items(value: Any) -> tuple[Any, ...]:
+            if isinstance(value, dict):
+                value = list(value.items())
+            if not isinstance(value, (list, tuple)):
+                raise _Unusable
+            return tuple(_fitting(item, value))
+        return decode_items
+    items = [_decoder(arg) for arg in args]
+
+    def decode_fixed(value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, (list, tuple)) or len(value) != len(items):
+            raise _Unusable
+        return tuple(decode(part) for decode, part in zip(items, value))
+    return decode_fixed
+
+
+def _fitting(decode: Callable[[Any], Any], values: list[Any]) -> Iterator[Any]:
+    for value in values:
+        try:
+            yield decode(value)
+        except _Unusable:
+            pass
+
+
+def _nested(cls: type, value: Any) -> Any:
+    built = _build(cls, value) if isinstance(value, dict) else None
+    if built is None:
+        raise _Unusable
+    return built
+
+
+_INT_LIMIT = 2**63  # no step, epoch or count comes near; beyond it, arithmetic with floats overflows
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():  # 3.0 from another writer
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and -_INT_LIMIT < value < _INT_LIMIT:
+        return value
+    raise _Unusable
+
+
+def _float(value: Any) -> float:
+    """A number, "NaN"/"Infinity"/"-Infinity", or null (NaN: older files wrote that)."""
+    result = as_float(value)
+    if result is None:
+        raise _Unusable
+    return result
+
+
+def _of_type(kind: type) -> Callable[[Any], Any]:
+    def decode(value: Any) -> Any:
+        if type(value) is not kind:
+            raise _Unusable
+        return value
+    return decode
+
+
+_SCALARS: dict[Any, Callable[[Any], Any]] = {int: _int, float: _float, str: _of_type(str), bool: _of_type(bool)}

@@ -9,7 +9,8 @@ from typing import Callable
 from textual.message import Message
 
 from nntui.engine.events import Event, from_record
-from nntui.runs import METRICS, RecordTail, pid_alive, run_pid
+from nntui.records import METRICS, RecordTail
+from nntui.runs import pid_alive, run_pid
 from nntui.tui.launcher import ChildRun
 
 POLL_S = 0.1
@@ -49,7 +50,8 @@ class SteerAnswered(Message, bubble=False):
 
 
 def poll_events(tail: RecordTail) -> tuple[Event, ...]:
-    """The events of the records appended since the last poll (unknown records dropped)."""
+    """The events of the records appended since the last poll (unknown and unusable records
+    dropped; a long backlog comes sampled, see `RecordTail`)."""
     return tuple(event for event in map(from_record, tail.poll()) if event is not None)
 
 

@@ -11,6 +11,7 @@ points are kept exactly.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from itertools import takewhile
@@ -59,8 +60,11 @@ class Series:
         return len(self._buckets) + (self._count > 0)
 
     def append(self, x: float, y: float) -> None:
-        """Add a point. A NaN or infinite y becomes `last` but is left out of the curve."""
+        """Add a point. A NaN or infinite y becomes `last` but is left out of the curve; so
+        does a missing one (None), as NaN."""
         self.total += 1
+        if y is None:
+            y = math.nan
         self.last = (x, y)
         if y - y != 0.0:  # NaN or infinite, without a function call
             self.non_finite += 1

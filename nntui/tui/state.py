@@ -129,9 +129,10 @@ class MonitorState:
         if handler is None:
             return
         self.version += 1
-        if self.first_time is None:
-            self.first_time = event.time
-        self.last_time = max(self.last_time or event.time, event.time)
+        if math.isfinite(event.time):  # a record without a usable time reads as NaN: it moves no clock
+            if self.first_time is None:
+                self.first_time = event.time
+            self.last_time = max(self.last_time or event.time, event.time)
         handler(event)
         if self.awaited_pid is not None:
             self._hold_until_resumed(event)
