@@ -233,8 +233,6 @@ def _train(trainer: Any, request: RunRequest, sinks: list[Callable[[Event], None
 
 def _record_failure(writer: Any, progress: Any, error: Exception) -> None:
     """An `end` record for a run the trainer could not end itself (an error past its own guard)."""
-    from nntui.engine.trainer import one_line
-
     epoch = progress.epoch if progress.batch else progress.epoch - 1  # the last epoch trained in
     with contextlib.suppress(OSError):
         writer(RunEnded("failed", epoch=max(epoch, 0), step=progress.step, error=one_line(error),
@@ -279,16 +277,16 @@ def _finish(writer: Any, error_traceback: str | None, end: RunEnded | None, esca
     kept = bool(error_traceback) and writer.write_error_log(error_traceback)
     writer.close()
     problem = writer.error or escaped  # closing syncs the records: that can fail too
+    where = f" (traceback in {writer.run_dir / RunDir.ERROR_LOG})" if kept else ""
+    if problem is None and end is not None and end.status == "failed" and end.error:
+        return _fail(end.error + where, EXIT_FAILED)  # the trainer's own guard caught it: say it once, here
     if problem is None:
         return exit_code(end, received) if end is not None else EXIT_FAILED
-    where = f" (traceback in {writer.run_dir / RunDir.ERROR_LOG})" if kept and escaped is not None else ""
-    return _fail(_one_line(problem) + where, EXIT_FAILED)
+    return _fail(_one_line(problem) + (where if escaped is not None else ""), EXIT_FAILED)
 
 
 def _one_line(problem: BaseException | None) -> str:
     """An error of nntui.fs says the cause and the file; any other, its type and text."""
-    from nntui.engine.trainer import one_line
-
     if problem is None:
         return "the run could not be written"
     return str(problem) if isinstance(problem, OSError) else one_line(problem)

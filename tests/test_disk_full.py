@@ -184,13 +184,17 @@ def test_a_real_full_disk_mid_run_then_resume(tmp_path, small_disk) -> None:
     assert epochs(superseded_dropped(records(runs / "x"))) == epochs(records(tmp_path / "runs" / "whole"))
 
 
-def test_an_error_past_the_trainers_guard_still_ends_the_run(tmp_path, monkeypatch, capsys) -> None:
+@pytest.mark.parametrize("past_the_guard", [False, True])
+def test_an_error_at_the_end_fails_the_run_in_one_line(tmp_path, monkeypatch, capsys, past_the_guard) -> None:
+    """Caught by the trainer's own guard, or by the runner when the guard itself fails."""
     from nntui.engine.trainer import Trainer
 
-    def broken_finish(self, status, reason):
+    def broken(self, *args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(Trainer, "_finish", broken_finish)
+    monkeypatch.setattr(Trainer, "_finish", broken)
+    if past_the_guard:
+        monkeypatch.setattr(Trainer, "_failed", broken)
     run_dir = tmp_path / "runs" / "x"
     assert train(tmp_path, run_dir, sets=[*QUICK, "train.epochs=1"]) == 1
     err = capsys.readouterr().err
