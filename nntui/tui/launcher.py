@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from nntui.paths import default_run_name, unique_run_dir
-from nntui.tui.private_tmp import create_private_file
+from nntui.tui.private_tmp import create_private_file, prune_private_dir
 
 if TYPE_CHECKING:
     from nntui.config import RunConfig
@@ -81,6 +81,7 @@ class ChildRun:
     def start(self) -> None:
         """Write the config and start the child in its own session (a hangup of the app's
         terminal never reaches it). OSError (a private dir not ours, no such program) when it cannot."""
+        prune_private_dir()
         try:
             if self.resume_dir is None:
                 assert self.config is not None  # checked in __init__

@@ -144,6 +144,8 @@ class MonitorScreen(Screen[None]):
     def on_process_exited(self, message: ProcessExited) -> None:
         self.child_code = message.code
         self.state.process_exited(message.code, message.error)
+        if self.child is not None:
+            self.child.cleanup()  # its error line is read: the temp files can go
         self.refresh_bindings()
         if self._quitting:
             self.app.exit(message.code, return_code=message.code)

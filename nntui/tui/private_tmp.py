@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 DIR_MODE = 0o700
+STALE_S = 7 * 24 * 3600.0  # a file of a run left running that nothing wrote to for a week
 
 
 class PrivateDirError(OSError):
@@ -60,6 +62,23 @@ def create_private_file(prefix: str, suffix: str) -> tuple[int, Path]:
     as `tempfile.mkstemp` makes it."""
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=private_dir())
     return fd, Path(name)
+
+
+def prune_private_dir(max_age_s: float = STALE_S) -> None:
+    """Remove the private dir's files untouched for `max_age_s` (the stderr of runs left running,
+    which no app reads any more)."""
+    try:
+        directory = private_dir()
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    cutoff = time.time() - max_age_s
+    for entry in entries:
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 def append_private_log(name: str, text: str) -> Path | None:
