@@ -203,3 +203,26 @@ def test_stale_private_files_are_pruned(runtime_dir):
     os.utime(old, (0, 0))
     private_tmp.prune_private_dir()
     assert not old.exists() and new.exists()
+
+
+async def test_a_poll_that_raises_is_shown_and_the_next_one_follows_on(live_run, monkeypatch):
+    from nntui.tui import follow
+
+    real = follow.poll_events
+    calls = {"n": 0}
+
+    def fails_now_and_then(tail):
+        calls["n"] += 1
+        if calls["n"] % 4 == 2:
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+        return real(tail)
+
+    monkeypatch.setattr(follow, "poll_events", fails_now_and_then)
+    app = create_app(mode="attach", runs_dir=live_run.run_dir.parent, run_dir=live_run.run_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.errors.total >= 3, what="failing polls")
+        await follow_through(pilot, screen, live_run)
+        await pilot.pause(0.3)
+        assert "monitor error in reading the records: UnicodeDecodeError" in alert_text(screen)
+    assert app.return_value is None

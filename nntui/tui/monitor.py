@@ -16,7 +16,9 @@ from textual.worker import get_current_worker
 
 from nntui.tui import steering
 from nntui.tui.dialogs import HelpScreen, LearningRateDialog, QuitDialog
-from nntui.tui.follow import EventsArrived, Follower, ProcessExited, RunVanished, SteerAnswered
+from nntui.tui.follow import (
+    EventsArrived, Follower, FollowFailed, ProcessExited, RunVanished, SteerAnswered,
+)
 from nntui.tui.guard import MonitorErrors, guarded
 from nntui.tui.launcher import ChildRun
 from nntui.tui.state import MonitorState
@@ -156,6 +158,9 @@ class MonitorScreen(Screen[None]):
         self.refresh_bindings()
         if self._quitting:
             self.app.exit(0, return_code=0)
+
+    def on_follow_failed(self, message: FollowFailed) -> None:
+        self.report_error("reading the records", message.error)
 
     def report_error(self, where: str, error: Exception) -> None:
         """An exception caught in the monitor: shown once in the log and the alert line (its
