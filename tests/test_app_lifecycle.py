@@ -226,3 +226,26 @@ async def test_a_poll_that_raises_is_shown_and_the_next_one_follows_on(live_run,
         await pilot.pause(0.3)
         assert "monitor error in reading the records: UnicodeDecodeError" in alert_text(screen)
     assert app.return_value is None
+
+
+def test_terminal_watch_sees_a_hung_up_tty(tmp_path):
+    """The watch behind the app's exit on a dropped terminal: a pty whose other end closes."""
+    import threading
+
+    from nntui.tui.terminal import TerminalWatch, terminal_gone, tty_fds
+
+    master, slave = os.openpty()
+    stream = os.fdopen(slave, "rb", buffering=0)
+    devnull = open(os.devnull)
+    try:
+        fds = tty_fds([stream, None, devnull])
+        assert fds == [slave] and not terminal_gone(fds)
+        lost = threading.Event()
+        watch = TerminalWatch(fds, lost.set, interval=0.02).start()
+        assert not lost.wait(0.2)
+        os.close(master)
+        assert lost.wait(5), "the hung-up tty went unnoticed"
+        watch.stop()
+    finally:
+        stream.close()
+        devnull.close()

@@ -133,8 +133,7 @@ class NntuiApp(App[int]):
         except (ValueError, OSError):  # not the main thread
             self._old_hangup_handler = None
         if not self.is_headless:
-            fds = tty_fds([getattr(stream, "fileno", lambda: None)() for stream in (sys.__stdin__, sys.__stderr__)
-                           if stream is not None])
+            fds = tty_fds([sys.__stdin__, sys.__stderr__])  # what Textual's driver reads and draws on
             self._terminal_watch = TerminalWatch(fds, self.lose_terminal).start()
 
     def on_unmount(self) -> None:

@@ -156,7 +156,7 @@ class ChildRun:
         if self.config_path is not None:
             try:
                 self.config_path.unlink()
-            except FileNotFoundError:
+            except OSError:
                 pass
             self.config_path = None
 

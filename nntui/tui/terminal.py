@@ -15,20 +15,21 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Callable, Sequence
+from typing import IO, Any, Callable, Sequence
 
 CHECK_S = 0.25
 HARD_EXIT_S = 1.0
 
 
-def tty_fds(candidates: Sequence[int | None]) -> list[int]:
-    """The descriptors among `candidates` that are terminals now (the ones worth watching)."""
+def tty_fds(streams: Sequence[IO[Any] | None]) -> list[int]:
+    """The descriptors of `streams` that are terminals now (the ones worth watching)."""
     found = []
-    for fd in candidates:
+    for stream in streams:
         try:
-            if fd is not None and os.isatty(fd):
+            fd = stream.fileno() if stream is not None else -1
+            if fd >= 0 and os.isatty(fd):
                 found.append(fd)
-        except OSError:
+        except (OSError, ValueError):  # closed, or not a real file
             pass
     return found
 
