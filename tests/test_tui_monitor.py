@@ -467,3 +467,21 @@ async def test_run_resume_replays_the_old_records_then_follows_the_resumed_run(t
     assert val_loss.values()[3:] == [0.2, 0.2, 0.2]
     assert state.series["train_loss"].xs() == sorted(set(state.series["train_loss"].xs()))
     assert state.epoch == 6 and app.return_value == 0
+
+
+async def test_q_twice_while_a_stop_is_slow_leaves_the_app(live_run, monkeypatch):
+    def slow_to_stop(command):  # acknowledges the stop, but keeps training (a long checkpoint)
+        live_run.commands.append((command.action, command.value))
+        if command.reply:
+            command.reply(True, "stopping after a checkpoint")
+
+    monkeypatch.setattr(live_run, "obey", slow_to_stop)
+    async with attached(live_run) as (app, pilot, screen):
+        await pilot.press("q", "s")
+        await wait_until(pilot, lambda: ("stop", None) in live_run.commands, what="the stop command")
+        await pilot.press("q")  # still waiting: says so, stays
+        await pilot.pause(0.3)
+        assert app.return_value is None and app.screen is screen
+        await pilot.press("q")
+        await wait_until(pilot, lambda: app.return_value is not None, 5, what="the app to leave")
+    assert app.return_value == 0

@@ -57,7 +57,8 @@ class MonitorScreen(Screen[None]):
         self._drawn_version = -1
         self._logged = 0
         self._requested_pause: bool | None = None
-        self._quitting = False
+        self._quitting = False  # a stop was asked for: the app exits once the run has stopped
+        self._impatient = False  # q was pressed again while waiting for that
         self._steerable_shown = False
         self._note = note
         self._width = 0
@@ -271,8 +272,11 @@ class MonitorScreen(Screen[None]):
 
     def action_quit_monitor(self) -> None:
         """Quit; while the run goes on, ask: stop it, leave it running (detach), or cancel."""
-        if self._quitting:
-            self.notify("waiting for the run to checkpoint and stop…")
+        if self._quitting and not self._impatient:
+            self._impatient = True
+            self.notify("waiting for the run to checkpoint and stop… q again leaves now (it stops all the same)")
+        elif self._quitting:
+            self.app.exit(0, return_code=0)
         elif self.run_going_on:
             self.app.push_screen(QuitDialog(self.run_dir.name), self._quit_answered)
         elif self.child is not None and self.child.running:  # ended: it is only closing its files
