@@ -125,6 +125,8 @@ class MonitorScreen(Screen[None]):
         for event in message.events:  # one by one: a record the state chokes on costs only itself
             self._apply(event)
         self._after_events(message.events)
+        if self._quitting and self.child is None and self.state.ended is not None:
+            self.app.exit(0, return_code=0)  # an attached run we stopped has ended
 
     @guarded("applying a record")
     def _apply(self, event: object) -> None:
@@ -140,25 +142,29 @@ class MonitorScreen(Screen[None]):
         if self.state.ended is not None or self.steerable != self._steerable_shown:
             self._steerable_shown = self.steerable  # the footer dims the keys that cannot act now
             self.refresh_bindings()
-        if self._quitting and self.child is None and self.state.ended is not None:
-            self.app.exit(0, return_code=0)  # an attached run we stopped has ended
 
-    @guarded("following the run")
     def on_process_exited(self, message: ProcessExited) -> None:
         self.child_code = message.code
-        self.state.process_exited(message.code, message.error)
-        if self.child is not None:
-            self.child.cleanup()  # its error line is read: the temp files can go
-        self.refresh_bindings()
+        self._note_exit(message)
         if self._quitting:
             self.app.exit(message.code, return_code=message.code)
 
     @guarded("following the run")
-    def on_run_vanished(self, message: RunVanished) -> None:
-        self.state.process_vanished()
+    def _note_exit(self, message: ProcessExited) -> None:
+        self.state.process_exited(message.code, message.error)
+        if self.child is not None:
+            self.child.cleanup()  # its error line is read: the temp files can go
         self.refresh_bindings()
+
+    def on_run_vanished(self, message: RunVanished) -> None:
+        self._note_vanished()
         if self._quitting:
             self.app.exit(0, return_code=0)
+
+    @guarded("following the run")
+    def _note_vanished(self) -> None:
+        self.state.process_vanished()
+        self.refresh_bindings()
 
     def on_follow_failed(self, message: FollowFailed) -> None:
         self.report_error("reading the records", message.error)
