@@ -249,3 +249,32 @@ def test_terminal_watch_sees_a_hung_up_tty(tmp_path):
     finally:
         stream.close()
         devnull.close()
+
+
+@pytest.mark.slow
+async def test_a_diverging_real_run_keeps_the_app_alive_and_the_run_going(tmp_path):
+    """`diabetes-mlp --lr 1 --optimizer sgd` diverges: its records carry non-finite (or null)
+    losses and norms. The app must go on following; the run pauses (the app's --diverge pause)
+    and goes on until the user stops it."""
+    from nntui.config import load_config
+    from nntui.runs import read_records
+
+    config = load_config("diabetes-mlp", ["optim.lr=1", 'optim.name="sgd"', "train.epochs=200",
+                                          "train.log_interval_s=0", "early_stopping.enabled=false"])
+    app = create_app(mode="run", runs_dir=tmp_path / "runs", data_dir=tmp_path / "data", config=config,
+                     run_name="diverging")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MonitorScreen)
+        run_dir = screen.run_dir
+        await wait_until(pilot, lambda: any(r.get("event") == "control" and r.get("action") == "diverged"
+                                            for r in read_records(run_dir)) or screen.state.paused,
+                         90, what="the divergence")
+        await pilot.pause(1.0)
+        assert app.return_value is None and screen.child.running
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_until(pilot, lambda: app.return_value is not None, 60, what="the app to exit")
+    end = read_records(run_dir)[-1]
+    assert end["event"] == "end" and end["status"] == "stopped"
