@@ -278,3 +278,13 @@ async def test_a_diverging_real_run_keeps_the_app_alive_and_the_run_going(tmp_pa
         await wait_until(pilot, lambda: app.return_value is not None, 60, what="the app to exit")
     end = read_records(run_dir)[-1]
     assert end["event"] == "end" and end["status"] == "stopped"
+
+
+def test_a_child_that_succeeded_leaves_no_temp_files(runtime_dir, small_digits, tmp_path, monkeypatch):
+    monkeypatch.setattr(ChildRun, "command", lambda self: [
+        sys.executable, "-c", "import sys; print('digits: loading', file=sys.stderr)"])
+    child = ChildRun(small_digits(), tmp_path / "runs", name="ok")
+    child.start()
+    assert child.wait(30) == 0
+    child.cleanup()
+    assert list((runtime_dir / "nntui").iterdir()) == []

@@ -161,13 +161,14 @@ class ChildRun:
             self.config_path = None
 
     def cleanup(self) -> None:
-        """Remove the temp files once the child is done with them (a non-empty stderr is kept).
-        A child still running keeps its stderr (it writes there after the app has gone)."""
+        """Remove the temp files once the child is done with them; its stderr is kept only
+        after a failure (to look at). A child still running keeps both: it may not have read
+        its config yet, and it writes to its stderr after the app has gone."""
         if self.running:
             return
         self.release_config()
         try:
-            if self.stderr_path is not None and self.stderr_path.stat().st_size == 0:
+            if self.stderr_path is not None and (self.poll() == 0 or self.stderr_path.stat().st_size == 0):
                 self.stderr_path.unlink()
         except OSError:
             pass
