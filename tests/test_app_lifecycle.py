@@ -288,3 +288,32 @@ def test_a_child_that_succeeded_leaves_no_temp_files(runtime_dir, small_digits, 
     assert child.wait(30) == 0
     child.cleanup()
     assert list((runtime_dir / "nntui").iterdir()) == []
+
+
+async def test_leaving_while_a_command_waits_for_its_answer_does_not_hold_the_process(live_run, monkeypatch):
+    """Thread workers still running hold the process at its exit (asyncio.run waits for them):
+    a command the run has not answered yet must stop waiting when the app leaves."""
+    import threading
+    import time
+
+    from nntui.tui import steering
+
+    monkeypatch.setattr(live_run, "obey", lambda command: live_run.commands.append((command.action, None)))
+    returned = threading.Event()
+    real_send = steering.send
+
+    def send(*args, **kwargs):
+        try:
+            return real_send(*args, **kwargs)
+        finally:
+            returned.set()
+
+    monkeypatch.setattr(steering, "send", send)
+    app = create_app(mode="attach", runs_dir=live_run.run_dir.parent, run_dir=live_run.run_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.screen.state.step > 0, what="steps")
+        await pilot.press("s")  # a checkpoint, never answered
+        await wait_until(pilot, lambda: live_run.commands, what="the command to reach the run")
+        app.exit(0)
+    left = time.monotonic()
+    assert returned.wait(5) and time.monotonic() - left < 2, "the command's wait held the app"

@@ -68,17 +68,26 @@ def gone(process: psutil.Process) -> bool:
     return False
 
 
-def check_run_goes_on_then_stop_it(tmp_path: Path, run_dir: Path, training: psutil.Process) -> None:
+def check_run_goes_on(tmp_path: Path, run_dir: Path, training: psutil.Process) -> None:
+    """Training goes on without the app, and `nntui runs` lists the run as running."""
     assert training.is_running() and training.status() != psutil.STATUS_ZOMBIE
     before = steps(run_dir)
     wait_until(lambda: steps(run_dir) > before + 20, 30, what="training to go on without the app")
     listed = run_cli("runs", "--runs-dir", str(run_dir.parent), cwd=tmp_path)
     line = next(line for line in listed.stdout.splitlines() if run_dir.name in line)
     assert "running" in line, listed.stdout
+
+
+def stopped(run_dir: Path) -> bool:
+    last = read_records(run_dir)[-1]
+    return last.get("event") == "end" and last["status"] == "stopped"
+
+
+def check_run_goes_on_then_stop_it(tmp_path: Path, run_dir: Path, training: psutil.Process) -> None:
+    check_run_goes_on(tmp_path, run_dir, training)
     stop = run_cli("ctl", str(run_dir), "stop", cwd=tmp_path)
     assert stop.returncode == 0, stop.stderr
-    wait_until(lambda: read_records(run_dir)[-1].get("event") == "end", 60, what="the end record")
-    assert read_records(run_dir)[-1]["status"] == "stopped"
+    wait_until(lambda: stopped(run_dir), 60, what="the run to end stopped")
 
 
 # ---------------------------------------------------------------------------------- tmux
@@ -96,11 +105,16 @@ class Tmux:
     def __call__(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=30, check=True)
 
-    def start_app(self, env: dict[str, str], *args: str) -> None:
+    def start_app(self, env: dict[str, str], *args: str, session: str = "app") -> int:
+        """`python -m nntui ARGS` in a new session of this server; the app's pid."""
         exports = " ".join(f"{name}={shlex.quote(env[name])}" for name in
                            ("PYTHONPATH", "NNTUI_DATA_DIR", "XDG_RUNTIME_DIR", "TERM", "PATH"))
         command = f"cd {shlex.quote(str(self.tmp_path))} && exec env {exports} {shlex.join([sys.executable, '-m', 'nntui', *args])}"
-        self("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", command)
+        self("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+        return int(self("display-message", "-p", "-t", session, "#{pane_pid}").stdout)
+
+    def screen(self, session: str) -> str:
+        return self("capture-pane", "-p", "-t", session).stdout
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
@@ -136,7 +150,22 @@ def test_tmux_kill_session_leaves_the_run_training_and_no_app(tmp_path, tmux, st
     assert os.getsid(training.pid) == training.pid != os.getsid(app.pid)  # its own session
     tmux("kill-session", "-t", "app")
     wait_until(lambda: gone(app), GONE_WITHIN_S, what="the app to be gone")
-    check_run_goes_on_then_stop_it(tmp_path, run_dir, training)
+    check_run_goes_on(tmp_path, run_dir, training)
+
+    # a new terminal: `nntui attach latest` follows the run again, and q then s stops it
+    attached = psutil.Process(tmux.start_app(app_env(tmp_path), "attach", "latest", "--runs-dir", str(runs),
+                                             session="again"))
+    stray.append(attached)
+    wait_until(lambda: "RUNNING" in tmux.screen("again") and "epoch" in tmux.screen("again"), 60,
+               what="the attached monitor")
+    tmux("send-keys", "-t", "again", "q")
+    wait_until(lambda: "Leave it running" in tmux.screen("again"), 10, what="the quit dialog")
+    tmux("send-keys", "-t", "again", "s")
+    wait_until(lambda: stopped(run_dir), 60, what="the run to end stopped")
+    deadline = time.monotonic() + 10
+    while not gone(attached):
+        assert time.monotonic() < deadline, f"the attached app stayed after the run stopped:\n{tmux.screen('again')}"
+        time.sleep(0.05)
 
 
 def test_sighup_to_the_app_leaves_the_run_training(tmp_path, tmux, stray):

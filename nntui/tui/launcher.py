@@ -139,18 +139,6 @@ class ChildRun:
             except ProcessLookupError:
                 pass
 
-    def shutdown(self, grace: float = 30.0) -> int | None:
-        """Make sure the child is gone: SIGTERM (it checkpoints), then SIGKILL after `grace` s."""
-        if self.process is None:
-            return None
-        if self.running:
-            self.signal(signal.SIGTERM)
-            if self.wait(grace) is None:
-                self.process.kill()
-        code = self.wait(5.0)
-        self.cleanup()
-        return code
-
     def release_config(self) -> None:
         """Remove the temp config: the child has read it once its run has started."""
         if self.config_path is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 from typing import Iterable, Literal
 
@@ -31,6 +33,7 @@ LOG_STYLES = {"info": "", "epoch": "", "control": "cyan", "alert": "bold red", "
 STEER_ACTIONS = ("toggle_pause", "set_lr", "checkpoint")
 STOP_GRACE_S = 120.0  # a stopped run gets this long to checkpoint and exit before a SIGTERM
 CLOSE_GRACE_S = 10.0  # a run that wrote its end record is only closing its files
+CHILD_POLL_S = 0.1
 
 
 class MonitorScreen(Screen[None]):
@@ -318,22 +321,36 @@ class MonitorScreen(Screen[None]):
     @work(thread=True, exit_on_error=False, group="quit")
     def _exit_when_child_exits(self, stop: bool = False, terminate: bool = False) -> None:
         """Wait for our child to exit, then exit the app with its code. A child told to stop gets
-        SIGTERM after STOP_GRACE_S; one that has ended is left alone after CLOSE_GRACE_S."""
+        SIGTERM after STOP_GRACE_S (SIGKILL 30 s later); one that has ended is left alone after
+        CLOSE_GRACE_S. The wait ends at once when the app leaves (the worker is cancelled)."""
         assert self.child is not None
+        worker = get_current_worker()
+        steps: list[tuple[int | None, float]] = [(None, CLOSE_GRACE_S)]
         if terminate:
-            code = self.child.shutdown(grace=10.0)
-        else:
-            code = self.child.wait(STOP_GRACE_S if stop else CLOSE_GRACE_S)
-            if code is None and stop:
-                code = self.child.shutdown(grace=30.0)
-        self.app.call_from_thread(self.app.exit, code, code or 0)
+            steps = [(signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)]
+        elif stop:
+            steps = [(None, STOP_GRACE_S), (signal.SIGTERM, 30.0), (signal.SIGKILL, 5.0)]
+        code = None
+        for signum, seconds in steps:
+            if signum is not None:
+                self.child.signal(signum)
+            deadline = time.monotonic() + seconds
+            while (code := self.child.poll()) is None and not worker.is_cancelled and time.monotonic() < deadline:
+                time.sleep(CHILD_POLL_S)
+            if code is not None or worker.is_cancelled:
+                break
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self.app.exit, code, code or 0)
 
     # ------------------------------------------------------------------ steering
 
     @work(thread=True, exit_on_error=False, group="steer")
     def steer(self, action: str, value: float | None = None) -> None:
         """Send a command over the run's channel and post its answer."""
-        ok, message = steering.send(self.run_dir, action, value)
+        worker = get_current_worker()
+        ok, message = steering.send(self.run_dir, action, value, cancelled=lambda: worker.is_cancelled)
+        if worker.is_cancelled:
+            return
         self.post_message(SteerAnswered(action, value, ok, message))
 
     @on(SteerAnswered)
