@@ -94,8 +94,13 @@ def check_run_goes_on_then_stop_it(tmp_path: Path, run_dir: Path, training: psut
 
 
 class Tmux:
-    """A tmux server of our own (its own socket: the user's sessions are never touched), kept
-    alive by a `keep` session so that it reaps the app, as a login shell or sshd would."""
+    """A tmux server of our own (its own socket: the user's sessions are never touched).
+
+    The app runs under a shell, as from a login shell: the shell (the session leader) ignores
+    the hangup and reaps the app when it exits, so "the app is gone" is exact (tmux 3.3a here
+    sometimes leaves an exited pane process unreaped for many seconds). The app then gets no
+    SIGHUP from the kernel on `kill-session`, only a hung-up tty: the case that needs the app's
+    own watch of its terminal."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.socket = f"nntui-test-{os.getpid()}-{time.monotonic_ns()}"
@@ -105,13 +110,15 @@ class Tmux:
     def __call__(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=30, check=True)
 
-    def start_app(self, env: dict[str, str], *args: str, session: str = "app") -> int:
-        """`python -m nntui ARGS` in a new session of this server; the app's pid."""
+    def start_app(self, env: dict[str, str], *args: str, session: str = "app") -> psutil.Process:
+        """`python -m nntui ARGS` in a new session of this server, under a shell; the app."""
         exports = " ".join(f"{name}={shlex.quote(env[name])}" for name in
                            ("PYTHONPATH", "NNTUI_DATA_DIR", "XDG_RUNTIME_DIR", "TERM", "PATH"))
-        command = f"cd {shlex.quote(str(self.tmp_path))} && exec env {exports} {shlex.join([sys.executable, '-m', 'nntui', *args])}"
+        app = shlex.join([sys.executable, "-m", "nntui", *args])
+        command = f"trap '' HUP; cd {shlex.quote(str(self.tmp_path))} && env {exports} {app}; exit"
         self("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
-        return int(self("display-message", "-p", "-t", session, "#{pane_pid}").stdout)
+        shell = psutil.Process(int(self("display-message", "-p", "-t", session, "#{pane_pid}").stdout))
+        return wait_until(lambda: next(iter(shell.children()), None), 30, what="the app under the shell")
 
     def screen(self, session: str) -> str:
         return self("capture-pane", "-p", "-t", session).stdout
@@ -143,9 +150,10 @@ def stray():
 
 def test_tmux_kill_session_leaves_the_run_training_and_no_app(tmp_path, tmux, stray):
     runs = tmp_path / "runs"
-    tmux.start_app(app_env(tmp_path), *RUN_ARGS, "--runs-dir", str(runs))
+    app = tmux.start_app(app_env(tmp_path), *RUN_ARGS, "--runs-dir", str(runs))
     run_dir = the_run(runs)
-    training, app = training_and_app(run_dir)
+    training, parent = training_and_app(run_dir)
+    assert parent.pid == app.pid
     stray += [training, app]
     assert os.getsid(training.pid) == training.pid != os.getsid(app.pid)  # its own session
     tmux("kill-session", "-t", "app")
@@ -153,8 +161,7 @@ def test_tmux_kill_session_leaves_the_run_training_and_no_app(tmp_path, tmux, st
     check_run_goes_on(tmp_path, run_dir, training)
 
     # a new terminal: `nntui attach latest` follows the run again, and q then s stops it
-    attached = psutil.Process(tmux.start_app(app_env(tmp_path), "attach", "latest", "--runs-dir", str(runs),
-                                             session="again"))
+    attached = tmux.start_app(app_env(tmp_path), "attach", "latest", "--runs-dir", str(runs), session="again")
     stray.append(attached)
     wait_until(lambda: "RUNNING" in tmux.screen("again") and "epoch" in tmux.screen("again"), 60,
                what="the attached monitor")
@@ -170,9 +177,10 @@ def test_tmux_kill_session_leaves_the_run_training_and_no_app(tmp_path, tmux, st
 
 def test_sighup_to_the_app_leaves_the_run_training(tmp_path, tmux, stray):
     runs = tmp_path / "runs"
-    tmux.start_app(app_env(tmp_path), *RUN_ARGS, "--runs-dir", str(runs))
+    app = tmux.start_app(app_env(tmp_path), *RUN_ARGS, "--runs-dir", str(runs))
     run_dir = the_run(runs)
-    training, app = training_and_app(run_dir)
+    training, parent = training_and_app(run_dir)
+    assert parent.pid == app.pid
     stray += [training, app]
     app.send_signal(signal.SIGHUP)
     wait_until(lambda: gone(app), GONE_WITHIN_S, what="the app to be gone")
