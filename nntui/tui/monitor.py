@@ -340,6 +340,7 @@ class MonitorScreen(Screen[None]):
             if code is not None or worker.is_cancelled:
                 break
         if not worker.is_cancelled:
+            self.child.cleanup()
             self.app.call_from_thread(self.app.exit, code, code or 0)
 
     # ------------------------------------------------------------------ steering
