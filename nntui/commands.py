@@ -56,7 +56,8 @@ def runs_command(runs_dir: RunsDirOption = None,
 @app.command("attach")
 def attach_command(run: Annotated[str, typer.Argument(help="A run directory, a run name, or 'latest'.")],
                    runs_dir: RunsDirOption = None) -> None:
-    """The live monitor over a run going on in another process, with its controls (q detaches)."""
+    """The live monitor over a run going on in another process, with its controls (q asks: stop
+    the run, or leave it running)."""
     from nntui.runs import is_live
     from nntui.tui.app import create_app
 
@@ -64,7 +65,8 @@ def attach_command(run: Annotated[str, typer.Argument(help="A run directory, a r
     mode = "attach" if is_live(run_dir) else "show"
     if mode == "show":
         typer.echo(f"run {run_dir.name} is not running: showing it read-only", err=True)
-    create_app(mode=mode, runs_dir=run_dir.parent, run_dir=run_dir).run()
+    result = create_app(mode=mode, runs_dir=run_dir.parent, run_dir=run_dir).run()
+    raise typer.Exit(result if isinstance(result, int) else 0)
 
 
 @app.command("show")
@@ -74,7 +76,8 @@ def show_command(run: Annotated[str, typer.Argument(help="A run directory, a run
     from nntui.tui.app import create_app
 
     run_dir = _resolve(run, runs_dir)
-    create_app(mode="show", runs_dir=run_dir.parent, run_dir=run_dir).run()
+    result = create_app(mode="show", runs_dir=run_dir.parent, run_dir=run_dir).run()
+    raise typer.Exit(result if isinstance(result, int) else 0)
 
 
 @app.command("ctl", context_settings={"ignore_unknown_options": True})  # `lr -1` is a value, not an option

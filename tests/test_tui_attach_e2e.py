@@ -14,7 +14,7 @@ from nntui.channel import send_command
 from nntui.engine.events import StepLogged, from_record
 from nntui.runs import is_live, read_records
 from nntui.tui.app import create_app
-from nntui.tui.dialogs import ConfirmQuit, LearningRateDialog
+from nntui.tui.dialogs import LearningRateDialog, QuitDialog
 from nntui.tui.follow import EventsArrived
 from nntui.tui.monitor import MonitorScreen
 from conftest import pilot_wait_until as wait_until, records_of as of
@@ -73,9 +73,11 @@ async def test_attach_shows_the_history_follows_steers_and_detaches(tmp_path):
             await wait_until(pilot, lambda: screen.state.series["lr"].latest == pytest.approx(1e-4),
                              what="a step record at the new lr")
 
-            await pilot.press("q")  # attached: detach at once, no question, the run goes on
+            await pilot.press("q")  # a live run: q asks; enter takes "leave it running"
             await pilot.pause()
-            assert not isinstance(app.screen, ConfirmQuit)
+            assert isinstance(app.screen, QuitDialog)
+            await pilot.press("enter")
+            await pilot.pause()
             assert app.return_value == 0
         steps = [e for e in delivered if isinstance(e, StepLogged)]
         assert screen.state.series["train_loss"].total == len(steps)
@@ -139,8 +141,8 @@ async def test_a_killed_run_resumed_in_the_app_replays_its_epochs_once(tmp_path)
         assert steps == sorted(set(steps))
         await pilot.press("q")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmQuit)
-        await pilot.press("y")
+        assert isinstance(app.screen, QuitDialog)
+        await pilot.press("s")
         await wait_until(pilot, lambda: not screen.child.running, 60, what="the run to stop")
         await wait_until(pilot, lambda: app.return_value is not None, 10, what="the app to exit")
     assert app.return_value == 0

@@ -8,7 +8,7 @@ import pytest
 from nntui.config import load_config
 from nntui.runs import read_records
 from nntui.tui.app import create_app
-from nntui.tui.dialogs import ConfirmQuit, LearningRateDialog
+from nntui.tui.dialogs import LearningRateDialog, QuitDialog
 from nntui.tui.monitor import MonitorScreen
 from conftest import pilot_wait_until as wait_until, records_of
 
@@ -55,8 +55,8 @@ async def test_real_run_pause_lr_resume_quit(tmp_path):
 
         await pilot.press("q")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmQuit)
-        await pilot.press("y")
+        assert isinstance(app.screen, QuitDialog)
+        await pilot.press("s")
         await wait_until(pilot, lambda: not screen.child.running, 60, "the run to stop")
         await pilot.pause(0.5)
     end = read_records(run_dir)[-1]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +18,7 @@ from textual.widgets import Input, Label
 from nntui.engine.events import from_record
 from nntui.runs import read_records
 from nntui.tui.app import create_app
-from nntui.tui.dialogs import ConfirmQuit, LearningRateDialog
+from nntui.tui.dialogs import LearningRateDialog, QuitDialog
 from nntui.tui.follow import EventsArrived
 from nntui.tui.formatting import fmt_percent
 from nntui.tui.launcher import ChildRun
@@ -26,6 +28,15 @@ from conftest import pilot_wait_until as wait_until
 FIXTURES = Path(__file__).parent / "fixtures"
 RUNS = FIXTURES / "runs"
 FAKE_TRAINER = FIXTURES / "fake_trainer.py"
+
+
+@pytest.fixture(autouse=True)
+def runtime_dir(tmp_path, monkeypatch) -> Path:
+    """The app's temp files go to a private `$XDG_RUNTIME_DIR` of the test's own."""
+    runtime = tmp_path / "xdg-runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    return runtime
 
 
 def load_fake_trainer():
@@ -138,10 +149,14 @@ async def test_space_pauses_and_resumes_a_live_run(live_run):
         assert live_run.commands[-1] == ("resume", None)
         await pilot.press("s")
         await wait_until(pilot, lambda: ("checkpoint", None) in live_run.commands, what="checkpoint")
-        await pilot.press("q")  # attached: q detaches, the run goes on
+        await pilot.press("q")  # attached to a live run: q asks too
+        await pilot.pause()
+        assert isinstance(app.screen, QuitDialog)
+        await pilot.press("d")  # leave it running
         await pilot.pause()
     assert app.return_value == 0
-    assert not live_run.stopping
+    assert not live_run.stopping and not live_run.halt.is_set()
+    assert screen.left_running
 
 
 async def test_lr_dialog_rejects_nan_and_applies_3e_4(live_run):
@@ -173,7 +188,7 @@ async def test_lr_dialog_rejects_nan_and_applies_3e_4(live_run):
 async def test_palette_offers_the_monitor_actions(live_run):
     async with attached(live_run) as (app, pilot, screen):
         titles = [command.title for command in app.get_system_commands(screen)]
-        for title in ("Pause / resume", "Set learning rate", "Checkpoint now", "Detach", "Help: keys"):
+        for title in ("Pause / resume", "Set learning rate", "Checkpoint now", "Detach", "Stop the run", "Help: keys"):
             assert title in titles
         footer_keys = {key for key, active in app.active_bindings.items() if active.binding.show}
         assert {"space", "l", "s", "q", "question_mark"} <= footer_keys
@@ -195,28 +210,102 @@ def fake_child(monkeypatch):
     return extra
 
 
-async def test_quit_asks_then_stops_the_launched_run(tmp_path, fake_child):
+async def launched(pilot, app) -> tuple[MonitorScreen, ChildRun]:
+    """Start the highlighted preset from the setup screen; the monitor and its child, once stepping."""
+    await pilot.press("enter")  # enter on the highlighted preset starts it
+    await pilot.pause()
+    screen = monitor(app)
+    await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+    return screen, screen.child
+
+
+def stop_over_the_channel(run_dir: Path) -> None:
+    """What `nntui ctl RUN stop` does."""
+    from nntui.channel import send_command
+
+    assert send_command(run_dir, "stop", None, source="ctl", timeout=15).ok
+
+
+def wait_for(predicate, timeout: float = 15.0, what: str = "a condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+async def test_quit_asks_escape_cancels_and_s_stops_the_launched_run(tmp_path, fake_child):
     app = create_app(mode="setup", runs_dir=tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("enter")  # enter on the highlighted preset starts it
-        await pilot.pause()
-        screen = monitor(app)
-        child = screen.child
-        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+        screen, child = await launched(pilot, app)
         await pilot.press("q")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmQuit)
-        await pilot.press("n")
+        assert isinstance(app.screen, QuitDialog)
+        assert app.screen.focused.id == "detach"  # enter would leave it running, never stop it
+        await pilot.press("escape")
         await pilot.pause(0.2)
         assert app.screen is screen and child.running
         await pilot.press("q")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmQuit)
-        await pilot.press("y")
+        await pilot.press("s")
         await wait_until(pilot, lambda: not child.running, what="the child to exit")
-        await pilot.pause(0.5)
+        await wait_until(pilot, lambda: app.return_value is not None, what="the app to exit")
     assert app.return_value == 0
     assert read_records(child.run_dir)[-1]["event"] == "end"
+    assert read_records(child.run_dir)[-1]["status"] == "stopped"
+
+
+async def test_quit_then_enter_leaves_the_run_going_and_attach_stops_it(tmp_path, fake_child):
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, child = await launched(pilot, app)
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("right", "left")  # the highlight moves, and comes back
+        await pilot.pause()
+        assert app.screen.focused.id == "detach"
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.return_value == 0 and screen.left_running
+    assert app.release_child() is None  # nothing stops it on the way out
+    steps = len([r for r in read_records(child.run_dir) if r["event"] == "step"])
+    wait_for(lambda: len([r for r in read_records(child.run_dir) if r["event"] == "step"]) > steps + 5,
+             what="more steps after detaching")
+    assert child.running
+
+    again = create_app(mode="attach", runs_dir=tmp_path, run_dir=child.run_dir)
+    async with again.run_test(size=(80, 24)) as pilot:
+        screen = monitor(again)
+        assert screen.mode == "attach"
+        await wait_until(pilot, lambda: screen.state.step > steps and screen.steerable, what="the whole history")
+        assert screen.state.series["train_loss"].xs()[0] == 1
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(again.screen, QuitDialog)
+        await pilot.press("s")  # stop: the app leaves once the run has ended
+        await wait_until(pilot, lambda: again.return_value is not None, what="the app to exit")
+    assert read_records(child.run_dir)[-1]["status"] == "stopped"
+    assert child.wait(10) == 0
+
+
+async def test_tab_moves_the_highlight_and_enter_takes_it(tmp_path, fake_child):
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen, child = await launched(pilot, app)
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.screen.focused.id == "cancel"
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.screen is screen and child.running
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("left")
+        await pilot.pause()
+        assert app.screen.focused.id == "stop"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.return_value is not None, what="the app to exit")
     assert read_records(child.run_dir)[-1]["status"] == "stopped"
 
 
@@ -236,17 +325,23 @@ async def test_child_failing_before_start_shows_its_error(tmp_path, fake_child):
     assert app.return_value == 1
 
 
-async def test_app_exit_does_not_orphan_the_child(tmp_path, fake_child):
+async def test_app_exit_or_crash_leaves_the_child_running(tmp_path, fake_child):
     from nntui.config import load_config
 
     app = create_app(mode="run", runs_dir=tmp_path, config=load_config("digits-mlp"), run_name="orphan")
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = monitor(app)
-        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
-        child = screen.child
-    assert app.shutdown_child() == 143  # SIGTERM: the child wrote its end record and exited
-    assert not child.running
-    assert read_records(child.run_dir)[-1]["event"] == "end"
+    with pytest.raises(RuntimeError, match="outside the monitor"):
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = monitor(app)
+            await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+            child = screen.child
+            app._handle_exception(RuntimeError("a bug outside the monitor's guards"))  # the app dies
+            await pilot.pause(0.3)
+    assert app.release_child() is None
+    assert child.running
+    assert os.getsid(child.pid) == child.pid  # its own session: a hangup of our terminal misses it
+    stop_over_the_channel(child.run_dir)
+    assert child.wait(15) == 0
+    assert read_records(child.run_dir)[-1]["status"] == "stopped"
 
 
 async def test_palette_runs_pause(live_run):
@@ -283,25 +378,25 @@ async def test_attached_run_whose_process_dies_is_shown_crashed(tmp_path):
         child.wait(5)
 
 
-async def test_hangup_exits_and_waits_for_the_child_to_checkpoint(tmp_path, fake_child):
-    import os
-    import signal
-
+async def test_hangup_exits_at_once_and_leaves_the_run_going(tmp_path, fake_child):
     from nntui.config import load_config
 
+    handler_before = signal.getsignal(signal.SIGHUP)
     app = create_app(mode="run", runs_dir=tmp_path, config=load_config("digits-mlp"), run_name="hangup")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = monitor(app)
         await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
-        if signal.getsignal(signal.SIGHUP) in (signal.SIG_DFL, signal.SIG_IGN, None):
-            pytest.skip("no SIGHUP handler could be installed here")
         child = screen.child
-        child.signal(signal.SIGHUP)  # an SSH hangup reaches the whole session...
-        os.kill(os.getpid(), signal.SIGHUP)  # ...and the app
-        await pilot.pause(0.5)
-    assert app.return_value == 129
-    assert app.shutdown_child() == 143  # the fake trainer's code after a signal
-    assert read_records(child.run_dir)[-1]["event"] == "end"
+        os.kill(os.getpid(), signal.SIGHUP)  # the terminal went away
+        await wait_until(pilot, lambda: app.return_value is not None, 5, what="the app to exit")
+    assert app.return_value == 129 and app.terminal_lost
+    assert child.running
+    steps = len([r for r in read_records(child.run_dir) if r["event"] == "step"])
+    wait_for(lambda: len([r for r in read_records(child.run_dir) if r["event"] == "step"]) > steps + 5,
+             what="more steps after the hangup")
+    stop_over_the_channel(child.run_dir)
+    assert child.wait(15) == 0
+    assert signal.getsignal(signal.SIGHUP) == handler_before  # the app's handler is gone with it
 
 
 # ---------------------------------------------------------------------------------- resumed in the app
@@ -372,3 +467,21 @@ async def test_run_resume_replays_the_old_records_then_follows_the_resumed_run(t
     assert val_loss.values()[3:] == [0.2, 0.2, 0.2]
     assert state.series["train_loss"].xs() == sorted(set(state.series["train_loss"].xs()))
     assert state.epoch == 6 and app.return_value == 0
+
+
+async def test_q_twice_while_a_stop_is_slow_leaves_the_app(live_run, monkeypatch):
+    def slow_to_stop(command):  # acknowledges the stop, but keeps training (a long checkpoint)
+        live_run.commands.append((command.action, command.value))
+        if command.reply:
+            command.reply(True, "stopping after a checkpoint")
+
+    monkeypatch.setattr(live_run, "obey", slow_to_stop)
+    async with attached(live_run) as (app, pilot, screen):
+        await pilot.press("q", "s")
+        await wait_until(pilot, lambda: ("stop", None) in live_run.commands, what="the stop command")
+        await pilot.press("q")  # still waiting: says so, stays
+        await pilot.pause(0.3)
+        assert app.return_value is None and app.screen is screen
+        await pilot.press("q")
+        await wait_until(pilot, lambda: app.return_value is not None, 5, what="the app to leave")
+    assert app.return_value == 0

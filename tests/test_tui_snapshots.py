@@ -61,3 +61,17 @@ def test_monitor_diverged_run(snap_compare):
 def test_monitor_regression_run(snap_compare):
     app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / "diabetes-mlp-complete")
     assert snap_compare(app, terminal_size=(120, 40), run_before=replayed("early-stopped"))
+
+
+def test_quit_dialog_starts_on_leave_it_running(snap_compare):
+    from nntui.tui.dialogs import QuitDialog
+
+    wait = replayed("paused")
+
+    async def run_before(pilot) -> None:
+        await wait(pilot)
+        await pilot.app.push_screen(QuitDialog("digits-mlp-paused"))
+        await pilot.pause(0.2)
+
+    app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / "digits-mlp-paused")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

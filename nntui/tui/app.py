@@ -1,12 +1,17 @@
 """The nntui Textual app and `create_app`, the one factory the CLI and the tests share.
 
-Importing this module never imports torch: training runs in a child process.
+Importing this module never imports torch: training runs in a child process, in its own
+session. The app never takes a run down: leaving the app (or the app dying, or its terminal
+going away) leaves the run going; only an explicit stop (`q` then `s`, `nntui ctl RUN stop`) or
+a signal sent to the training process ends it.
 """
 
 from __future__ import annotations
 
-import atexit
+import asyncio
+import os
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
@@ -17,12 +22,13 @@ from textual.screen import Screen
 from nntui.runs import is_live
 from nntui.tui.launcher import ChildRun
 from nntui.tui.monitor import MonitorScreen
+from nntui.tui.terminal import TerminalWatch, exit_process_soon, tty_fds
 
 if TYPE_CHECKING:
     from nntui.config import RunConfig
 
 Mode = Literal["setup", "run", "attach", "show"]
-HANGUP_GRACE_S = 60.0  # the child got the hangup too: give it time to checkpoint
+HANGUP_CODE = 128 + signal.SIGHUP
 
 
 class NntuiApp(App[int]):
@@ -46,10 +52,15 @@ class NntuiApp(App[int]):
         self.resume_dir = Path(resume_dir) if resume_dir else None
         self.resume_args = list(resume_args)
         self.child: ChildRun | None = None
-        self._hangup = False
+        self.monitor: MonitorScreen | None = None
+        self.terminal_lost = False
+        self._may_hard_exit = False  # only in `run` (a real terminal), never under a test's Pilot
+        self._old_hangup_handler: Any = None
+        self._terminal_watch: TerminalWatch | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
 
     def on_mount(self) -> None:
-        self._install_hangup_handler()
+        self._watch_terminal()
         if self.mode == "setup":
             from nntui.tui.setup import SetupScreen
 
@@ -68,8 +79,10 @@ class NntuiApp(App[int]):
         if self.mode == "attach" and not is_live(self.run_dir):
             note = f"run {self.run_dir.name} is not running: showing it read-only"
             self.notify(note, title="attach")
-            return MonitorScreen(self.run_dir, "show", note=note)
-        return MonitorScreen(self.run_dir, "show" if self.mode == "show" else "attach")
+            self.monitor = MonitorScreen(self.run_dir, "show", note=note)
+        else:
+            self.monitor = MonitorScreen(self.run_dir, "show" if self.mode == "show" else "attach")
+        return self.monitor
 
     def start_run(self, config: "RunConfig", name: str | None = None) -> None:
         """Launch the headless runner as a child process and monitor it."""
@@ -83,8 +96,7 @@ class NntuiApp(App[int]):
             self.notify(f"cannot start the run: {error}", severity="error", timeout=10)
             return
         self.child = child
-        atexit.register(child.shutdown)
-        screen = MonitorScreen(child.run_dir, "run", child=child)
+        self.monitor = screen = MonitorScreen(child.run_dir, "run", child=child)
         if isinstance(self.screen, Screen) and self.screen.id != "_default":
             self.switch_screen(screen)
         else:
@@ -111,41 +123,73 @@ class NntuiApp(App[int]):
         code = self.child.poll() if self.child else None
         return code or 0
 
-    def _install_hangup_handler(self) -> None:
-        """On SIGHUP (SSH gone) exit cleanly; the child got the hangup too and checkpoints."""
+    # ------------------------------------------------------------------ the terminal going away
+
+    def _watch_terminal(self) -> None:
+        """Exit when the terminal goes away: on SIGHUP, or once its tty no longer answers."""
+        self._event_loop = asyncio.get_running_loop()
         try:
-            self._loop.add_signal_handler(signal.SIGHUP, self._on_hangup)  # type: ignore[union-attr]
-        except (AttributeError, NotImplementedError, RuntimeError, ValueError):
-            pass
+            self._old_hangup_handler = signal.signal(signal.SIGHUP, self._on_hangup) or signal.SIG_DFL
+        except (ValueError, OSError):  # not the main thread
+            self._old_hangup_handler = None
+        if not self.is_headless:
+            fds = tty_fds([sys.__stdin__, sys.__stderr__])  # what Textual's driver reads and draws on
+            self._terminal_watch = TerminalWatch(fds, self.lose_terminal).start()
 
     def on_unmount(self) -> None:
-        try:
-            self._loop.remove_signal_handler(signal.SIGHUP)  # type: ignore[union-attr]
-        except (AttributeError, NotImplementedError, RuntimeError, ValueError):
-            pass
+        if self._terminal_watch is not None:
+            self._terminal_watch.stop()
+        if self._old_hangup_handler is not None:
+            try:
+                signal.signal(signal.SIGHUP, self._old_hangup_handler)
+            except (ValueError, OSError):
+                pass
 
-    def _on_hangup(self) -> None:
-        self._hangup = True
-        self.exit(129, return_code=129)
+    def _on_hangup(self, signum: int, frame: object) -> None:
+        self.lose_terminal()
 
-    def shutdown_child(self) -> int | None:
-        """Do not leave our child orphaned: wait for it after a hangup, else stop it (SIGTERM)."""
+    def lose_terminal(self) -> None:
+        """The terminal is gone (from any thread, or a signal handler): exit 129 at once, the run
+        going on. Outside tests the process leaves after HARD_EXIT_S even if exiting blocks
+        (a write to the dead tty)."""
+        if self.terminal_lost:
+            return
+        self.terminal_lost = True
+        if self._may_hard_exit:
+            exit_process_soon(HANGUP_CODE)
+        if self._event_loop is not None and not self._event_loop.is_closed():
+            self._event_loop.call_soon_threadsafe(self.exit, HANGUP_CODE, HANGUP_CODE)
+
+    # ------------------------------------------------------------------ leaving the run going
+
+    def release_child(self) -> int | None:
+        """The app is done with its child: never signal it (it goes on in its own session, and
+        init reaps it when it ends); remove its temp files if it has exited. Its exit code, or
+        None while it runs."""
         if self.child is None:
             return None
-        if not self.child.running:
-            self.child.cleanup()
-            return self.child.poll()
-        if self._hangup:
-            code = self.child.wait(HANGUP_GRACE_S)
-            if code is not None:
-                return code
-        return self.child.shutdown()
+        self.child.cleanup()
+        return self.child.poll()
 
     def run(self, *args: Any, **kwargs: Any) -> int | None:  # type: ignore[override]
+        self._may_hard_exit = True
         try:
-            return super().run(*args, **kwargs)
+            code = super().run(*args, **kwargs)
         finally:
-            self.shutdown_child()
+            self.release_child()
+        if self.terminal_lost:
+            return HANGUP_CODE
+        if self.monitor is not None and self.monitor.left_running:
+            where = shown_path(self.monitor.run_dir)
+            print(f"nntui: run {self.monitor.run_dir.name} goes on; `nntui attach {where}` follows it, "
+                  f"`nntui ctl {where} stop` stops it", file=sys.stderr)
+        return code
+
+
+def shown_path(path: Path) -> str:
+    """`path` relative to the working directory when it is under it, else absolute."""
+    relative = os.path.relpath(path.absolute())
+    return str(path.absolute()) if relative.startswith("..") else relative
 
 
 def create_app(*, mode: Mode, runs_dir: Path, data_dir: Path | None = None,

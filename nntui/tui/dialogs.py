@@ -1,4 +1,4 @@
-"""Modal dialogs of the monitor: the learning rate, the quit confirmation, help."""
+"""Modal dialogs of the monitor: the learning rate, quitting a live run, help."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ HELP_TEXT = """\
   [b]space[/b]   pause / resume the run
   [b]l[/b]       set the learning rate (enter applies, escape cancels)
   [b]s[/b]       save a checkpoint now
-  [b]q[/b]       quit; while a run started here is going on it asks first,
-          and the run saves a checkpoint before it stops.
-          On a run attached with `nntui attach`, q only detaches.
+  [b]q[/b]       quit; while the run is going on it asks first:
+          [b]s[/b] stop the run (it saves a checkpoint first),
+          [b]d[/b] leave it running and detach (`nntui attach` follows
+          it again), [b]escape[/b] cancel; enter takes the highlighted
+          choice, "leave it running". Closing the terminal detaches too.
   [b]?[/b]       this help
   [b]ctrl+p[/b]  command palette (every action above is there too)
 
@@ -68,29 +70,41 @@ class LearningRateDialog(ModalScreen[float | None]):
         self.dismiss(None)
 
 
-class ConfirmQuit(ModalScreen[bool]):
-    """`y`/`enter` confirms, `n`/`escape` cancels."""
+class QuitDialog(ModalScreen["str | None"]):
+    """Quitting while the run goes on: dismisses with "stop", "detach", or None (cancelled).
+
+    `s` stops the run, `d` leaves it running, `escape` cancels; `enter` presses the highlighted
+    button, which starts on "leave it running" (never the destructive choice); left, right and
+    tab move the highlight."""
 
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes", priority=True),
-        Binding("n,escape", "answer(False)", "No", priority=True),
+        Binding("s", "answer('stop')", "Stop the run"),
+        Binding("d", "answer('detach')", "Leave it running"),
+        Binding("escape", "answer(None)", "Cancel"),
+        Binding("left,shift+tab", "app.focus_previous", "Previous", show=False),
+        Binding("right", "app.focus_next", "Next", show=False),
     ]
+    AUTO_FOCUS = "#detach"
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, run_name: str) -> None:
         super().__init__()
-        self.question = question
+        self.run_name = run_name
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="confirm-dialog", classes="dialog"):
-            yield Label(self.question, classes="dialog-title")
+        with Vertical(id="quit-dialog", classes="dialog"):
+            yield Label(f"Run {self.run_name} is going on.", classes="dialog-title")
+            yield Label("Stop it (with a checkpoint), or leave it running and detach?")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Yes (y)", id="yes", variant="error", compact=True)
-                yield Button("No (n)", id="no", variant="primary", compact=True)
+                yield Button("Stop the run (s)", id="stop", variant="error", compact=True)
+                yield Button("Leave it running (d)", id="detach", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+            yield Label("`nntui attach` follows a run left running", classes="dialog-hint")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+        event.stop()
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)
 
-    def action_answer(self, answer: bool) -> None:
+    def action_answer(self, answer: str | None) -> None:
         self.dismiss(answer)
 
 

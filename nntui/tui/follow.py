@@ -68,6 +68,7 @@ class Follower:
         self.stop_when_read = stop_when_read
         self.interval = interval
         self.ended = False
+        self._next_liveness = 0.0
 
     def poll(self) -> bool:
         """One poll; True while there is more to follow."""
@@ -95,16 +96,36 @@ class Follower:
                 self.ended = False
 
     def run(self, cancelled: Callable[[], bool]) -> None:
-        """Poll every `interval` s until cancelled or there is nothing more to follow."""
-        next_liveness = time.monotonic() + LIVENESS_S
+        """Poll every `interval` s until cancelled or there is nothing more to follow. A poll
+        that raises is posted (FollowFailed) and the next one tries again: following never stops
+        over a bug."""
+        self._next_liveness = time.monotonic() + LIVENESS_S
         while not cancelled():
-            if not self.poll():
-                return
-            if self.watch_pid and time.monotonic() >= next_liveness:
-                next_liveness = time.monotonic() + LIVENESS_S
-                if not self.ended and not pid_alive(run_pid(self.run_dir)):
-                    if not self.poll() or self.ended:
-                        continue
+            try:
+                if not self._poll_and_watch():
+                    return
+            except Exception as error:  # noqa: BLE001 - shown by the monitor, which goes on
+                self.post(FollowFailed(error))
+            time.sleep(self.interval)
+
+    def _poll_and_watch(self) -> bool:
+        """One poll, and (attached) whether the run's process is still there; True to go on."""
+        if not self.poll():
+            return False
+        if self.watch_pid and time.monotonic() >= self._next_liveness:
+            self._next_liveness = time.monotonic() + LIVENESS_S
+            if not self.ended and not pid_alive(run_pid(self.run_dir)):
+                if not self.poll():  # what it wrote just before it went
+                    return False
+                if not self.ended:
                     self.post(RunVanished())
                     self.watch_pid = False
-            time.sleep(self.interval)
+        return True
+
+
+class FollowFailed(Message, bubble=False):
+    """A poll of the run raised: the monitor shows it, and following goes on."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error

@@ -3,7 +3,9 @@
 Training never runs in the TUI process: the app writes the resolved config to a temp file,
 starts `python -m nntui run CONFIG --headless ...` and follows the run directory it creates,
 or, to resume, starts `python -m nntui run --resume RUN_DIR --headless ...` and follows the
-run directory that already exists.
+run directory that already exists. The child runs in its own session, so it outlives the app
+and its terminal: only an explicit stop (or a signal sent to it) ends it. The temp files live
+in the user's private directory (see `private_tmp`).
 """
 
 from __future__ import annotations
@@ -12,16 +14,14 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from nntui.paths import default_run_name, unique_run_dir
+from nntui.tui.private_tmp import create_private_file, prune_private_dir
 
 if TYPE_CHECKING:
     from nntui.config import RunConfig
-
-TMP_DIR = ".nntui-tmp"
 
 
 def exit_code(returncode: int) -> int:
@@ -62,9 +62,8 @@ class ChildRun:
             wanted = name or default_run_name(config.name)
             self.name = wanted if name else unique_run_dir(self.runs_dir, wanted).name
         self.run_dir = self.runs_dir / self.name
-        self.tmp_dir = self.runs_dir / TMP_DIR
-        self.config_path = self.tmp_dir / f"{self.name}.toml"
-        self.stderr_path = self.tmp_dir / f"{self.name}.stderr"
+        self.config_path: Path | None = None  # set by start(): new files in the private dir
+        self.stderr_path: Path | None = None
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
@@ -80,22 +79,22 @@ class ChildRun:
         return argv
 
     def start(self) -> None:
-        """Write the config and start the child (same session: an SSH hangup reaches it too)."""
-        self._prepare_tmp_dir()
-        if self.resume_dir is None:
-            assert self.config is not None  # checked in __init__
-            self.config_path.write_text(self.config.to_toml(), encoding="utf-8")
-        with open(self.stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                            stdout=subprocess.DEVNULL, stderr=stderr)
-
-    def _prepare_tmp_dir(self) -> None:
+        """Write the config and start the child in its own session (a hangup of the app's
+        terminal never reaches it). OSError (a private dir not ours, no such program) when it cannot."""
+        prune_private_dir()
         try:
-            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            if self.resume_dir is None:
+                assert self.config is not None  # checked in __init__
+                fd, self.config_path = create_private_file(f"{self.name}-", ".toml")
+                with open(fd, "w", encoding="utf-8") as handle:
+                    handle.write(self.config.to_toml())
+            fd, self.stderr_path = create_private_file(f"{self.name}-", ".stderr")
+            with open(fd, "wb") as stderr:
+                self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                                stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
         except OSError:
-            self.tmp_dir = Path(tempfile.mkdtemp(prefix="nntui-"))
-            self.config_path = self.tmp_dir / f"{self.name}.toml"
-            self.stderr_path = self.tmp_dir / f"{self.name}.stderr"
+            self.cleanup()
+            raise
 
     @property
     def pid(self) -> int:
@@ -123,6 +122,8 @@ class ChildRun:
 
     def last_error_line(self) -> str:
         """The last non-empty line the child wrote to stderr (its one-line error)."""
+        if self.stderr_path is None:
+            return ""
         try:
             with open(self.stderr_path, "rb") as handle:
                 handle.seek(max(0, os.path.getsize(self.stderr_path) - 8192))
@@ -138,25 +139,24 @@ class ChildRun:
             except ProcessLookupError:
                 pass
 
-    def shutdown(self, grace: float = 30.0) -> int | None:
-        """Make sure the child is gone: SIGTERM (it checkpoints), then SIGKILL after `grace` s."""
-        if self.process is None:
-            return None
-        if self.running:
-            self.signal(signal.SIGTERM)
-            if self.wait(grace) is None:
-                self.process.kill()
-        code = self.wait(5.0)
-        self.cleanup()
-        return code
-
-    def cleanup(self) -> None:
-        """Remove the temp config once the child is done with it (a non-empty stderr is kept)."""
-        if self.running:
-            return
-        for path in (self.config_path, self.stderr_path):
+    def release_config(self) -> None:
+        """Remove the temp config: the child has read it once its run has started."""
+        if self.config_path is not None:
             try:
-                if path == self.config_path or path.stat().st_size == 0:
-                    path.unlink()
+                self.config_path.unlink()
             except OSError:
                 pass
+            self.config_path = None
+
+    def cleanup(self) -> None:
+        """Remove the temp files once the child is done with them; its stderr is kept only
+        after a failure (to look at). A child still running keeps both: it may not have read
+        its config yet, and it writes to its stderr after the app has gone."""
+        if self.running:
+            return
+        self.release_config()
+        try:
+            if self.stderr_path is not None and (self.poll() == 0 or self.stderr_path.stat().st_size == 0):
+                self.stderr_path.unlink()
+        except OSError:
+            pass

@@ -74,6 +74,15 @@ class GradNormChart(Widget):
         return max(1, len(self._bars))
 
     def render(self) -> Text:
+        try:
+            return self._render_bars()
+        except Exception as error:  # noqa: BLE001 - a drawing bug must not take the monitor down
+            report = getattr(self.screen, "report_error", None)
+            if report is not None:
+                report("drawing the gradient norms", error)
+            return Text("cannot draw the gradient norms (see the log)", style="dim")
+
+    def _render_bars(self) -> Text:
         if not self._bars:
             return Text("waiting for gradient norms…", style="dim")
         width = self.size.width
