@@ -38,7 +38,6 @@ def main_callback(
     if ctx.invoked_subcommand is not None:
         return
     from nntui.paths import runs_dir as resolve_runs
-
     from nntui.tui.app import create_app
 
     result = create_app(mode="setup", runs_dir=resolve_runs(runs_dir), data_dir=data_dir).run()

@@ -90,7 +90,7 @@ def ctl_command(
 ) -> None:
     """Steer a running run: it obeys at its next step boundary and says what it did."""
     from nntui.channel import ChannelError, send_command
-    from nntui.engine.control import ACTIONS, CommandError, Command
+    from nntui.engine.control import ACTIONS, Command, CommandError
 
     if action not in ACTIONS:
         fail(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")

@@ -9,16 +9,22 @@ from __future__ import annotations
 import math
 import re
 import sys
-from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
 
 from nntui.engine.early_stopping import default_mode
+
 # re-exported: the CLI, the setup screen and tests import the preset lookup from here
-from nntui.preset_lookup import (builtin_preset_dir, builtin_presets, find_preset, preset_files,  # noqa: F401
-                                 preset_path, read_preset, read_preset_file)
+from nntui.preset_lookup import (  # noqa: F401
+    builtin_preset_dir,
+    builtin_presets,
+    find_preset,
+    preset_files,
+    preset_path,
+    read_preset,
+    read_preset_file,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import IO, Any
 
-from nntui.engine.events import (ControlApplied, EpochEnded, Event, RunEnded, RunStarted, StepLogged)
+from nntui.engine.events import ControlApplied, EpochEnded, Event, RunEnded, RunStarted, StepLogged
 
 
 def fmt(value: float | None, spec: str = ".4g") -> str:

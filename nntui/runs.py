@@ -14,8 +14,15 @@ from nntui.engine.early_stopping import default_mode
 from nntui.engine.events import from_record, to_record
 from nntui.fs import RunDir, user_name
 from nntui.paths import runs_dir as default_runs_dir
-from nntui.records import METRICS, as_float, last_record, parse_lines, scan_records, tail_records
-from nntui.records import read_records  # noqa: F401  (re-exported: tests and benchmarks read runs from here)
+from nntui.records import (
+    METRICS,
+    as_float,
+    last_record,
+    parse_lines,
+    read_records,  # noqa: F401  (re-exported: tests and benchmarks read runs from here)
+    scan_records,
+    tail_records,
+)
 
 SUMMARY = RunDir.SUMMARY
 CONFIG = RunDir.CONFIG

@@ -14,7 +14,7 @@ from nntui.engine.allocator import keep_freed_memory
 
 def glibc_with_mallinfo2() -> bool:
     try:
-        ctypes.CDLL(None).mallinfo2
+        ctypes.CDLL(None).mallinfo2  # noqa: B018 (the lookup is the check)
     except (OSError, AttributeError):
         return False
     return sys.platform.startswith("linux")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import pilot_wait_until as wait_until
 
 from nntui.tui import private_tmp
 from nntui.tui.app import create_app
@@ -18,7 +19,6 @@ from nntui.tui.monitor import MonitorScreen
 from nntui.tui.private_tmp import PrivateDirError, create_private_file, private_dir
 from nntui.tui.state import MonitorState
 from nntui.tui.widgets import GradNormChart, MetricLine
-from conftest import pilot_wait_until as wait_until
 
 FAKE_TRAINER = Path(__file__).parent / "fixtures" / "fake_trainer.py"
 

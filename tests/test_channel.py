@@ -14,8 +14,17 @@ from pathlib import Path
 import pytest
 
 from nntui import runs
-from nntui.channel import (Ack, ChannelError, ChannelServer, channel_dir, check_private, poll_ack,
-                           send_command, submit_nowait, withdraw)
+from nntui.channel import (
+    Ack,
+    ChannelError,
+    ChannelServer,
+    channel_dir,
+    check_private,
+    poll_ack,
+    send_command,
+    submit_nowait,
+    withdraw,
+)
 from nntui.engine.control import Command, Controls
 from nntui.inbox_watch import DirectoryWaiter
 

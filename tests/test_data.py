@@ -14,10 +14,16 @@ import pytest
 import torch
 
 from nntui.config import RunConfig
-from nntui.data import (DataBundle, DataError, LoaderBatches, TensorBatches, build_data,
-                        epoch_permutation)
+from nntui.data import (
+    EVAL_BATCH_SIZE,
+    DataBundle,
+    DataError,
+    LoaderBatches,
+    TensorBatches,
+    build_data,
+    epoch_permutation,
+)
 from nntui.data.prepare import fit_normalizer, holdout_split
-from nntui.data import EVAL_BATCH_SIZE
 
 CPU = torch.device("cpu")
 

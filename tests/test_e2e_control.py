@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import count_records, finish_cli, records, run_cli, start_cli, wait_until
+
 from nntui.config import tomllib
 from nntui.runs import read_records
 
@@ -87,12 +87,12 @@ def signalled(tmp_path_factory):
     kill_after = random.randint(3, 200)
     for name, proc in procs.items():
         run_dir, steps = root / "runs" / name, kill_after if name == "SIGKILL" else 3
-        wait_until(lambda: drain(master) or count_records(run_dir, "step") >= steps or proc.poll() is not None,
+        wait_until(lambda: drain(master) or count_records(run_dir, "step") >= steps or proc.poll() is not None,  # noqa: B023 (called at once)
                    what=f"steps of {name}")
         if name == "SIGHUP":
             epochs = count_records(run_dir, "epoch")
             os.close(master)
-            wait_until(lambda: count_records(run_dir, "epoch") > epochs + 1 or proc.poll() is not None,
+            wait_until(lambda: count_records(run_dir, "epoch") > epochs + 1 or proc.poll() is not None,  # noqa: B023 (called at once)
                        what="epochs after the hangup")
         proc.send_signal(getattr(signal, name))
     results = {name: finish_cli(proc, timeout=120) for name, proc in procs.items()}

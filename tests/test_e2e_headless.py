@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import finish_cli, records, start_cli
+
 from nntui.config import load_config, tomllib
 
 pytestmark = pytest.mark.slow

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import records
+
 from nntui.engine.checkpoint_files import CheckpointError
 from nntui.engine.failures import allocation_size, is_out_of_memory, one_line
 

@@ -10,8 +10,7 @@ from torch import nn
 
 from nntui.config import RunConfig, load_config
 from nntui.engine.early_stopping import EarlyStopping
-from nntui.engine.events import (EarlyStopStatus, EpochEnded, GradNorms, RunEnded, RunStarted, from_record,
-                                 to_record)
+from nntui.engine.events import EarlyStopStatus, EpochEnded, GradNorms, RunEnded, RunStarted, from_record, to_record
 from nntui.engine.gradients import GradNormProbe, global_norm
 from nntui.engine.optim import LRSchedule, build_optimizer
 from nntui.engine.regularization import build_penalty

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli, wait_until
 from typer.testing import CliRunner
 
 from nntui.cli import app
 from nntui.config import ConfigError, load_config
 from nntui.data.progress import HeldNotes
-from conftest import run_cli, wait_until
 
 runner = CliRunner()
 

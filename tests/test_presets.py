@@ -11,11 +11,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_cli
 from typer.testing import CliRunner
 
 from nntui.cli import app
 from nntui.config import ConfigError, builtin_preset_dir, builtin_presets, load_config, preset_files, preset_path
-from conftest import ROOT, run_cli
 
 runner = CliRunner()
 BUILTINS = ("digits-mlp", "diabetes-mlp", "mnist-mlp", "mnist-mlp-dropout", "fashion-mnist-mlp",

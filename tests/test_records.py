@@ -11,10 +11,25 @@ import pytest
 
 from nntui.console import end_line, epoch_line
 from nntui.engine.events import (
-    EarlyStopStatus, EpochEnded, GradNorms, RunEnded, RunStarted, StepLogged, from_record, to_record,
+    EarlyStopStatus,
+    EpochEnded,
+    GradNorms,
+    RunEnded,
+    RunStarted,
+    StepLogged,
+    from_record,
+    to_record,
 )
 from nntui.records import (
-    RecordTail, as_float, json_safe, last_record, parse_lines, read_records, record_line, scan_records, tail_records,
+    RecordTail,
+    as_float,
+    json_safe,
+    last_record,
+    parse_lines,
+    read_records,
+    record_line,
+    scan_records,
+    tail_records,
 )
 from nntui.runs import last_end, run_info
 from nntui.tui.history import Series

@@ -8,14 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import pilot_wait_until as wait_until
+from conftest import run_cli
 from textual.widgets import Label
 
 from nntui.engine.events import EarlyStopStatus, EpochEnded, GradNorms, RunEnded, RunStarted, StepLogged, to_record
 from nntui.records import read_records, record_line
 from nntui.tui.app import create_app
 from nntui.tui.monitor import MonitorScreen
-from conftest import pilot_wait_until as wait_until
-from conftest import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import signal
 from pathlib import Path
 
 import pytest
-
 from conftest import count_records, finish_cli, records, run_cli, start_cli, wait_until
 
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}

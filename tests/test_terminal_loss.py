@@ -24,9 +24,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import ROOT, run_cli, wait_until
 
 from nntui.runs import read_records, run_pid
-from conftest import ROOT, run_cli, wait_until
 
 pytestmark = pytest.mark.slow
 GONE_WITHIN_S = 5.0  # the target is 2 s; generous on a loaded machine

@@ -8,6 +8,8 @@ import signal
 
 import pytest
 from conftest import count_records, finish_cli, start_cli
+from conftest import pilot_wait_until as wait_until
+from conftest import records_of as of
 from conftest import wait_until as wait_on_disk
 
 from nntui.channel import send_command
@@ -17,7 +19,6 @@ from nntui.tui.app import create_app
 from nntui.tui.dialogs import LearningRateDialog, QuitDialog
 from nntui.tui.follow import EventsArrived
 from nntui.tui.monitor import MonitorScreen
-from conftest import pilot_wait_until as wait_until, records_of as of
 
 # thousands of small steps, every one logged: the run is still going whatever we do to it
 LONG_RUN = ["--set", "data.batch_size=4", "--set", "train.log_interval_s=0", "--set", "train.log_every=1",

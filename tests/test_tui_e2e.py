@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-
 import pytest
+from conftest import pilot_wait_until as wait_until
+from conftest import records_of
 
 from nntui.config import load_config
 from nntui.runs import read_records
 from nntui.tui.app import create_app
 from nntui.tui.dialogs import LearningRateDialog, QuitDialog
 from nntui.tui.monitor import MonitorScreen
-from conftest import pilot_wait_until as wait_until, records_of
-
-
-
-
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import pilot_wait_until as wait_until
 from textual.widgets import Input, Label
 
 from nntui.engine.events import from_record
@@ -23,7 +24,6 @@ from nntui.tui.follow import EventsArrived
 from nntui.tui.formatting import fmt_percent
 from nntui.tui.launcher import ChildRun
 from nntui.tui.monitor import MonitorScreen
-from conftest import pilot_wait_until as wait_until
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RUNS = FIXTURES / "runs"

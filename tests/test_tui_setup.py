@@ -10,7 +10,6 @@ from textual.widgets import Button, Input, Label, Select
 from nntui.tui.app import create_app
 from nntui.tui.setup import SetupScreen
 
-
 # ---------------------------------------------------------------------------------- no torch
 
 

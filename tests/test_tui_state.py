@@ -6,7 +6,13 @@ from pathlib import Path
 import pytest
 
 from nntui.engine.events import (
-    ControlApplied, EarlyStopStatus, EpochEnded, RunEnded, RunStarted, StepLogged, from_record,
+    ControlApplied,
+    EarlyStopStatus,
+    EpochEnded,
+    RunEnded,
+    RunStarted,
+    StepLogged,
+    from_record,
 )
 from nntui.runs import read_records
 from nntui.tui.formatting import fmt_duration, fmt_lr, fmt_percent, fmt_rate, fmt_value, log_fraction

@@ -9,7 +9,6 @@ without loading them.
 from __future__ import annotations
 
 import hashlib
-
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 

@@ -20,9 +20,17 @@ from nntui.engine.control import Command, Controls
 from nntui.engine.early_stopping import EarlyStopping
 from nntui.engine.epoch_sums import EpochSums, difference
 from nntui.engine.evaluate import Evaluation, evaluate, loss_function, until_stopped
+from nntui.engine.events import (
+    CheckpointSaved,
+    ControlApplied,
+    EpochEnded,
+    Event,
+    GradNorms,
+    RunEnded,
+    RunStarted,
+    StepLogged,
+)
 from nntui.engine.failures import one_line
-from nntui.engine.events import (CheckpointSaved, ControlApplied, EpochEnded, Event, GradNorms, RunEnded,
-                                 RunStarted, StepLogged)
 from nntui.engine.gradients import GradNormProbe, global_norm
 from nntui.engine.modes import ModeSwitch
 from nntui.engine.optim import LRSchedule, build_optimizer, current_lr

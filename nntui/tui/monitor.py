@@ -19,7 +19,12 @@ from textual.worker import get_current_worker
 from nntui.tui import steering
 from nntui.tui.dialogs import HelpScreen, LearningRateDialog, QuitDialog
 from nntui.tui.follow import (
-    EventsArrived, Follower, FollowFailed, ProcessExited, RunVanished, SteerAnswered,
+    EventsArrived,
+    Follower,
+    FollowFailed,
+    ProcessExited,
+    RunVanished,
+    SteerAnswered,
 )
 from nntui.tui.guard import MonitorErrors, guarded
 from nntui.tui.launcher import ChildRun

@@ -16,8 +16,15 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from nntui.engine.events import (
-    CheckpointSaved, ControlApplied, EarlyStopStatus, EpochEnded, Event, GradNorms, RunEnded,
-    RunStarted, StepLogged,
+    CheckpointSaved,
+    ControlApplied,
+    EarlyStopStatus,
+    EpochEnded,
+    Event,
+    GradNorms,
+    RunEnded,
+    RunStarted,
+    StepLogged,
 )
 from nntui.tui.formatting import fmt_duration, fmt_lr, fmt_percent, fmt_rate, fmt_value
 from nntui.tui.history import Series

@@ -6,10 +6,10 @@ import math
 from typing import Sequence
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual import events
 from textual.widgets import Label, ProgressBar, RichLog, Sparkline, Static
 
 from nntui.tui.gradbars import LayerBar, Scale, layer_bars, log_sparkline, short_name
