@@ -485,3 +485,23 @@ async def test_q_twice_while_a_stop_is_slow_leaves_the_app(live_run, monkeypatch
         await pilot.press("q")
         await wait_until(pilot, lambda: app.return_value is not None, 5, what="the app to leave")
     assert app.return_value == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_a_stop_signal_to_the_app_leaves_it_cleanly_and_the_run_going(tmp_path, fake_child, signum):
+    from nntui.config import load_config
+
+    handler_before = signal.getsignal(signum)
+    app = create_app(mode="run", runs_dir=tmp_path, config=load_config("digits-mlp"), run_name="stopsig")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = monitor(app)
+        await wait_until(pilot, lambda: screen.state.step > 0, what="steps")
+        child = screen.child
+        assert getattr(signal.getsignal(signum), "__self__", None) is app  # else the signal would end pytest
+        os.kill(os.getpid(), signum)
+        await wait_until(pilot, lambda: app.return_value is not None, 5, what="the app to exit")
+    assert app.return_value == 128 + signum and not app.terminal_lost
+    assert child.running
+    stop_over_the_channel(child.run_dir)
+    assert child.wait(15) == 0
+    assert signal.getsignal(signum) == handler_before

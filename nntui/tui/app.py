@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 Mode = Literal["setup", "run", "attach", "show"]
 HANGUP_CODE = 128 + signal.SIGHUP
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # to the app: leave it (128 + N); the run goes on
 
 
 class NntuiApp(App[int]):
@@ -55,7 +56,7 @@ class NntuiApp(App[int]):
         self.monitor: MonitorScreen | None = None
         self.terminal_lost = False
         self._may_hard_exit = False  # only in `run` (a real terminal), never under a test's Pilot
-        self._old_hangup_handler: Any = None
+        self._old_handlers: dict[int, Any] = {}
         self._terminal_watch: TerminalWatch | None = None
         self._event_loop: asyncio.AbstractEventLoop | None = None
 
@@ -128,10 +129,11 @@ class NntuiApp(App[int]):
     def _watch_terminal(self) -> None:
         """Exit when the terminal goes away: on SIGHUP, or once its tty no longer answers."""
         self._event_loop = asyncio.get_running_loop()
-        try:
-            self._old_hangup_handler = signal.signal(signal.SIGHUP, self._on_hangup) or signal.SIG_DFL
-        except (ValueError, OSError):  # not the main thread
-            self._old_hangup_handler = None
+        for signum, handler in ((signal.SIGHUP, self._on_hangup), *((s, self._on_stop_signal) for s in STOP_SIGNALS)):
+            try:
+                self._old_handlers[signum] = signal.signal(signum, handler) or signal.SIG_DFL
+            except (ValueError, OSError):  # not the main thread
+                pass
         if not self.is_headless:
             fds = tty_fds([sys.__stdin__, sys.__stderr__])  # what Textual's driver reads and draws on
             self._terminal_watch = TerminalWatch(fds, self.lose_terminal).start()
@@ -139,14 +141,21 @@ class NntuiApp(App[int]):
     def on_unmount(self) -> None:
         if self._terminal_watch is not None:
             self._terminal_watch.stop()
-        if self._old_hangup_handler is not None:
+        for signum, handler in self._old_handlers.items():
             try:
-                signal.signal(signal.SIGHUP, self._old_hangup_handler)
+                signal.signal(signum, handler)
             except (ValueError, OSError):
                 pass
+        self._old_handlers.clear()
 
     def _on_hangup(self, signum: int, frame: object) -> None:
         self.lose_terminal()
+
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        """SIGTERM or SIGINT sent to the app: a clean exit with 128 + N (the terminal restored);
+        the run goes on, as after a detach, since the signal was not sent to it."""
+        if self._event_loop is not None and not self._event_loop.is_closed():
+            self._event_loop.call_soon_threadsafe(self.exit, 128 + signum, 128 + signum)
 
     def lose_terminal(self) -> None:
         """The terminal is gone (from any thread, or a signal handler): exit 129 at once, the run
