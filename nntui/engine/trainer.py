@@ -37,7 +37,7 @@ from nntui.engine.optim import LRSchedule, build_optimizer, current_lr
 from nntui.engine.regularization import build_penalty
 
 Emit = Callable[[Event], None]
-SAVE_COST_SHARE = 0.01  # epoch-end checkpoints take at most about this share of the training time
+SAVE_COST_SHARE = 0.005  # epoch-end checkpoints take at most about this share of the training time
 
 
 class Diverged(Exception):
