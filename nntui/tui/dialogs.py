@@ -9,26 +9,24 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from nntui.engine.control import CommandError, parse_lr
+from nntui.tui.actions import help_lines
 
-HELP_TEXT = """\
-[b]Keys in the monitor[/b]
-
-  [b]space[/b]   pause / resume the run
-  [b]l[/b]       set the learning rate (enter applies, escape cancels)
-  [b]s[/b]       save a checkpoint now
-  [b]q[/b]       quit; while the run is going on it asks first:
-          [b]s[/b] stop the run (it saves a checkpoint first),
-          [b]d[/b] leave it running and detach (`nntui attach` follows
-          it again), [b]escape[/b] cancel; enter takes the highlighted
-          choice, "leave it running". Closing the terminal detaches too.
-  [b]?[/b]       this help
-  [b]ctrl+p[/b]  command palette (every action above is there too)
-
-A diverged run (non-finite loss) is rolled back to its last good
-checkpoint and paused: lower the learning rate with [b]l[/b], then resume
-with [b]space[/b].
-
-Press escape, q or ? to close."""
+HELP_TEXT = "\n".join([
+    "[b]Keys in the monitor[/b]",
+    "",
+    *help_lines(extra=(("ctrl+p", "command palette (every action is there too)"),)),
+    "",
+    "While the run goes on, [b]q[/b] asks: [b]s[/b] stops the run (it saves a",
+    "checkpoint first), [b]d[/b] leaves it running and detaches (`nntui attach`",
+    "follows it again), [b]escape[/b] cancels; enter takes the highlighted",
+    "choice, \"leave it running\". Closing the terminal detaches too.",
+    "",
+    "A diverged run (non-finite loss) is rolled back to its last good",
+    "checkpoint and paused: lower the learning rate with [b]l[/b], then resume",
+    "with [b]space[/b].",
+    "",
+    "Press escape, q or ? to close.",
+])
 
 
 def lr_text(lr: float | None) -> str:

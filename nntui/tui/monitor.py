@@ -10,13 +10,13 @@ from typing import Iterable, Literal
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from nntui.tui import steering
+from nntui.tui.actions import bindings, palette_entries
 from nntui.tui.dialogs import HelpScreen, LearningRateDialog, QuitDialog
 from nntui.tui.follow import (
     EventsArrived,
@@ -44,13 +44,7 @@ CHILD_POLL_S = 0.1
 class MonitorScreen(Screen[None]):
     """The live (or replayed) view of one run."""
 
-    BINDINGS = [
-        Binding("space", "toggle_pause", "Pause/Resume"),
-        Binding("l", "set_lr", "LR"),
-        Binding("s", "checkpoint", "Checkpoint"),
-        Binding("q", "quit_monitor", "Quit"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-    ]
+    BINDINGS = bindings()  # from the one table of the monitor's actions (nntui.tui.actions)
 
     def __init__(self, run_dir: Path, mode: MonitorMode, child: ChildRun | None = None,
                  note: str = "") -> None:
@@ -376,14 +370,6 @@ class MonitorScreen(Screen[None]):
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         """The monitor's actions for the command palette (only those possible now)."""
-        for action, title, help_text in (
-            ("toggle_pause", "Pause / resume", "Pause the run, or resume it (space)"),
-            ("set_lr", "Set learning rate", "Change the learning rate of the running run (l)"),
-            ("checkpoint", "Checkpoint now", "Save a checkpoint now (s)"),
-            ("quit_monitor", "Quit monitor", "Quit; while the run goes on, asks: stop it, leave it running, or cancel (q)"),
-            ("detach", "Detach", "Leave the monitor; the run goes on, and `nntui attach` follows it again (q, d)"),
-            ("stop_run", "Stop the run", "Stop the run with a checkpoint, then quit (q, s)"),
-            ("help", "Help: keys", "The monitor's keys (?)"),
-        ):
+        for action, title, help_text in palette_entries():
             if self.check_action(action, ()):
                 yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))

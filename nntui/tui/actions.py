@@ -1,0 +1,65 @@
+"""The monitor's actions, in one table: the key bindings, the footer, the command palette and the
+help screen are all made from it, so a key is described once and never disagrees with itself.
+No textual widgets here, only `Binding`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class MonitorAction:
+    """One thing the user can do in the monitor.
+
+    `key` is a Textual key name (None: reachable from the palette and the quit dialog only),
+    `label` the footer's word for it, `title` and `help` its palette entry and help line."""
+
+    action: str
+    key: str | None
+    label: str
+    title: str
+    help: str
+    key_display: str | None = None
+
+    @property
+    def shown_key(self) -> str:
+        return self.key_display or self.key or ""
+
+
+MONITOR_ACTIONS: tuple[MonitorAction, ...] = (
+    MonitorAction("toggle_pause", "space", "Pause/Resume", "Pause / resume", "pause the run, or resume it"),
+    MonitorAction("set_lr", "l", "LR", "Set learning rate",
+                  "set the learning rate (enter applies, escape cancels)"),
+    MonitorAction("checkpoint", "s", "Checkpoint", "Checkpoint now", "save a checkpoint now"),
+    MonitorAction("quit_monitor", "q", "Quit", "Quit monitor",
+                  "quit (while the run goes on, it asks first: see below)"),
+    MonitorAction("detach", None, "Detach", "Detach",
+                  "leave the monitor; the run goes on and `nntui attach` follows it again (q, d)"),
+    MonitorAction("stop_run", None, "Stop run", "Stop the run",
+                  "stop the run with a checkpoint, then quit (q, s)"),
+    MonitorAction("help", "question_mark", "Help", "Help: keys", "the keys and what they do (this help)",
+                  key_display="?"),
+)
+
+
+def bindings(actions: tuple[MonitorAction, ...] = MONITOR_ACTIONS) -> list[Binding]:
+    """The key bindings (and so the footer) of the actions that have a key."""
+    return [Binding(item.key, item.action, item.label, key_display=item.key_display)
+            for item in actions if item.key is not None]
+
+
+def palette_entries(actions: tuple[MonitorAction, ...] = MONITOR_ACTIONS) -> list[tuple[str, str, str]]:
+    """(action, title, help with its key) for the command palette."""
+    return [(item.action, item.title, f"{item.help[:1].upper()}{item.help[1:]}"
+             + (f" ({item.shown_key})" if item.key else "")) for item in actions]
+
+
+def help_lines(actions: tuple[MonitorAction, ...] = MONITOR_ACTIONS,
+               extra: tuple[tuple[str, str], ...] = ()) -> list[str]:
+    """One console-markup line per action with a key (`  [b]space[/b]   pause the run…`), then the
+    `extra` (key, help) rows, aligned."""
+    rows = [(item.shown_key, item.help) for item in actions if item.key is not None] + list(extra)
+    width = max(len(key) for key, _ in rows) + 2
+    return [f"  [b]{key}[/b]{' ' * (width - len(key))}{text}" for key, text in rows]
