@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nntui.cli import app, fail
+from nntui.cli.base import app, fail
 
 RunsDirOption = Annotated[Optional[Path], typer.Option("--runs-dir", help="Runs directory (default ./runs or $NNTUI_RUNS_DIR).")]
 
