@@ -84,9 +84,11 @@ def test_a_signal_during_the_test_pass_stops_it_and_exits_with_its_code(tmp_path
 
 def test_a_short_run_killed_resumes_from_a_recent_epoch(tmp_path):
     """With `checkpoint_every_s` out of the way, only the adaptive rule (a checkpoint whenever the
-    last one cost at most 1% of the time since) can save a later epoch than the first step's."""
+    last one cost at most SAVE_COST_SHARE of the time since) can save a later epoch than the first
+    step's. Early stopping is off: it must not end the run (with its own checkpoint) before that."""
     proc = start_cli("run", "digits-mlp", "--headless", "--runs-dir", "runs", "--name", "k", "--epochs", "5000",
-                     "--set", "train.checkpoint_every_s=100000", cwd=tmp_path)
+                     "--set", "train.checkpoint_every_s=100000", "--set", "early_stopping.enabled=false",
+                     cwd=tmp_path)
     last = tmp_path / "runs" / "k" / "checkpoints" / "last.pt"
     first = wait_until(lambda: last.exists() and last.stat().st_ino, timeout=120, what="the first checkpoint")
     wait_until(lambda: last.exists() and last.stat().st_ino != first, timeout=120, what="an epoch-end checkpoint")
