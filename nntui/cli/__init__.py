@@ -1,9 +1,10 @@
 """The `nntui` command line. Heavy modules (torch, textual) are imported inside the commands that
 need them, so `--help`, `presets` and `runs` answer at once.
 
-`base` holds the Typer `app` and `fail`; the command modules register on it when imported here:
-`run` (run, resume), `runs` (runs, attach, show, ctl), `presets`. The commands are listed in
-`--help` in the order they are registered.
+`base` holds the Typer `app` (and what it does without a command: the setup screen) and `fail`;
+the command modules import it and register on `app` when imported here: `run` (run, resume),
+`runs` (runs, attach, show, ctl), `presets` (presets, presets show). `--help` lists the commands
+in the order they are registered.
 """
 
 from __future__ import annotations

@@ -100,6 +100,7 @@ def _checked_name(name: str) -> str:
 
 def _resume_config(run: str, root: Path, preset: Optional[str], sets: list[str],
                    options: dict[str, object]) -> tuple["RunConfig", Path]:
+    """RUN's directory and its configuration as saved, with the --epochs and --device given."""
     from nntui.config import ConfigError, apply_overrides, tomllib
     from nntui.fs import RunDir
     from nntui.runs import RunNotFound, is_live, resolve_run
