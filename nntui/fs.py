@@ -4,7 +4,8 @@ Every file of a run is reached through the descriptor of a directory that was ch
 user's own, never through a symbolic link, and is created 0600 (directories 0700). With a runs
 dir that other users can write (0777, or 1777 like /tmp), neither a planted link nor a run
 directory swapped for another can make a run write anywhere but its own files: once open, the
-directory is the same one whatever later happens to its path.
+directory is the same one whatever later happens to its path. Whether a directory is the user's
+own is `nntui.ownership`'s to say.
 
 Every failure to write is an OSError whose text is one line for the user, naming the cause and
 the file: `StorageError` ("no space left on device: runs/x/metrics.jsonl") or `ForeignPathError`
@@ -20,6 +21,8 @@ import secrets
 import stat
 from pathlib import Path
 from typing import Iterator, Union
+
+from nntui.ownership import ownership_problem  # part of this module's API too (channel.py uses it)
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -50,34 +53,6 @@ def storage_error(error: OSError, path: str | os.PathLike[str]) -> OSError:
     if isinstance(error, (StorageError, ForeignPathError)):
         return error
     return StorageError(error.errno or errno.EIO, error.strerror or str(error), str(path))
-
-
-def user_name(uid: int) -> str:
-    """The login name of `uid`, or the number when it has none."""
-    try:
-        import pwd  # not on Windows
-
-        return pwd.getpwuid(uid).pw_name
-    except (ImportError, KeyError):
-        return str(uid)
-
-
-def ownership_problem(info: os.stat_result, path: str | os.PathLike[str], private: bool = False) -> str | None:
-    """Why a directory with lstat/fstat `info` is not the user's own (None when it is).
-
-    `private` also refuses group/other permission bits (the control channel's access check).
-    """
-    if stat.S_ISLNK(info.st_mode):
-        return f"{path} is a symbolic link; refusing"
-    if not stat.S_ISDIR(info.st_mode):
-        return f"{path} is not a directory; refusing"
-    uid = os.getuid()
-    if info.st_uid != uid:
-        return f"{path} is owned by uid {info.st_uid}, not by you (uid {uid}); refusing"
-    mode = stat.S_IMODE(info.st_mode)
-    if private and mode & 0o077:
-        return f"{path} is group/other accessible (mode {mode:04o}); refusing"
-    return None
 
 
 def _write_all(fd: int, data: Data) -> None:

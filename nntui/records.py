@@ -20,7 +20,9 @@ import re
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator
 
-METRICS = "metrics.jsonl"
+from nntui.fs import RunDir
+
+METRICS = RunDir.METRICS
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 EVENT_FIRST = b'{"event":'  # how every line starts: the byte searches rely on it
 SAMPLED_EVENTS = ("step", "grad_norms")  # the periodic records: a sample of them draws the same curves

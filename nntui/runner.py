@@ -20,6 +20,7 @@ from nntui.engine.allocator import keep_freed_memory
 from nntui.engine.control import Command, Controls
 from nntui.engine.events import Event, RunEnded
 from nntui.engine.failures import is_out_of_memory, one_line, out_of_memory_message
+from nntui.fs import RunDir
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 HANDLED_SIGNALS = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
@@ -172,7 +173,7 @@ def _run(request: RunRequest, device: Any, controls: Controls) -> int:
         for sink in sinks:
             sink(event)
 
-    trainer = Trainer(cfg, data, model, device, emit, controls, request.run_dir / "checkpoints",
+    trainer = Trainer(cfg, data, model, device, emit, controls, RunDir(request.run_dir).checkpoints,
                       run_name=request.run_dir.name, on_divergence=request.on_divergence)
     if request.resume:
         problem = _load_resume_state(trainer, request, controls)
@@ -189,7 +190,7 @@ def _load_resume_state(trainer: Any, request: RunRequest, controls: Controls) ->
     """Load last.pt into the trainer; a one-line problem, or None."""
     from nntui.engine.checkpoint_files import CheckpointError
 
-    last = request.run_dir / "checkpoints" / "last.pt"
+    last = RunDir(request.run_dir).last_checkpoint
     try:
         trainer.resume_from(last)
     except CheckpointError as error:
@@ -241,7 +242,6 @@ def _record_failure(writer: Any, progress: Any, error: Exception) -> None:
 
 def _open_writer(request: RunRequest) -> Any:
     """The run directory's writer (a resumed one repaired first), or the exit code of a refusal."""
-    from nntui.fs import RunDir
     from nntui.rundir import RunDirWriter
 
     try:
@@ -269,8 +269,6 @@ def _abandon(writer: Any, message: str, code: int) -> int:
 def _finish(writer: Any, error_traceback: str | None, end: RunEnded | None, escaped: Exception | None,
             received: list[str]) -> int:
     """Keep the traceback in error.log, close the records, say what went wrong in one line."""
-    from nntui.fs import RunDir
-
     problem = writer.error or escaped
     if not error_traceback and problem is not None:  # e.g. the summary: the trainer saw nothing wrong
         error_traceback = "".join(traceback.format_exception(type(problem), problem, problem.__traceback__))
@@ -312,8 +310,6 @@ def _repair_resumed_dir(directory: Any, cfg: RunConfig) -> None:
     last line of metrics.jsonl (a crash mid-write) is cut, or it would swallow the next record;
     temp files of a process killed while it wrote a checkpoint are removed.
     """
-    from nntui.fs import RunDir
-
     text = cfg.to_toml().encode("utf-8")
     try:
         current = directory.read_bytes(RunDir.CONFIG)

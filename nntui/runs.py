@@ -12,7 +12,8 @@ from typing import Any
 
 from nntui.engine.early_stopping import default_mode
 from nntui.engine.events import from_record, to_record
-from nntui.fs import RunDir, user_name
+from nntui.fs import RunDir
+from nntui.ownership import user_name
 from nntui.paths import runs_dir as default_runs_dir
 from nntui.records import (
     METRICS,

@@ -116,8 +116,35 @@ def test_quick_commands_never_import_torch(tmp_path, command):
 def test_engine_modules_never_import_textual_or_rich():
     modules = ["nntui.config", "nntui.engine.trainer", "nntui.engine.events", "nntui.engine.control",
                "nntui.engine.early_stopping", "nntui.engine.checkpoints", "nntui.engine.gradients",
-               "nntui.data", "nntui.models", "nntui.rundir", "nntui.runner", "nntui.channel", "nntui.runs"]
+               "nntui.engine.best_weights", "nntui.data", "nntui.models", "nntui.rundir", "nntui.runner",
+               "nntui.channel", "nntui.runs", "nntui.fs", "nntui.ownership"]
     code = ("import sys\n" + "".join(f"import {m}\n" for m in modules) +
             "print('UI', [m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "UI []" in out.stdout, out.stdout + out.stderr
+
+
+CLI_MODULES = ("nntui.cli.base", "nntui.cli.run", "nntui.cli.presets", "nntui.cli.runs")
+
+
+def test_cli_command_modules_import_only_base_never_the_package():
+    """No import cycle: `nntui.cli` imports the command modules, which import `nntui.cli.base`
+    (and each other), never the package's own names; `base` imports none of them."""
+    import ast
+    import importlib
+
+    for name in CLI_MODULES:
+        tree = ast.parse(open(importlib.util.find_spec(name).origin, encoding="utf-8").read())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert "nntui.cli" not in imported, name
+        if name == "nntui.cli.base":
+            assert not {module for module in imported if module and module.startswith("nntui.cli")}
+
+
+@pytest.mark.parametrize("first", CLI_MODULES)
+def test_every_command_is_registered_whichever_cli_module_is_imported_first(first):
+    code = (f"import {first}\nfrom nntui.cli import app\n"
+            "print([c.name or c.callback.__name__ for c in app.registered_commands], [g.name for g in app.registered_groups])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "['run', 'runs', 'attach', 'show', 'ctl'] ['presets']", out.stderr

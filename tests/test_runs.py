@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nntui.cli import app
-from nntui.commands import format_duration
+from nntui.cli.runs import format_duration
 from nntui.runs import RunNotFound, last_end, list_runs, read_records, resolve_run, run_info, tail_records
 
 cli = CliRunner()

@@ -214,7 +214,7 @@ def test_best_weights_are_those_of_the_best_epoch(small_digits, tmp_path):
     saved = checkpoints.load(tmp_path / "checkpoints" / "best.pt")["model"]
     for name, tensor in expected.items():
         assert torch.equal(saved[name], tensor), name
-        assert torch.equal(trainer.best_weights[name], tensor), name
+        assert torch.equal(trainer.best.weights[name], tensor), name
 
 
 @pytest.mark.parametrize("schedule", [

@@ -5,9 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from textual.widgets import Button, Input, Label, Select
+import pytest
+from conftest import pilot_wait_until as wait_until
+from conftest import records_of
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from nntui.tui.app import create_app
+from nntui.tui.monitor import MonitorScreen
 from nntui.tui.setup import SetupScreen
 
 # ---------------------------------------------------------------------------------- no torch
@@ -151,3 +155,80 @@ async def test_keras_keys_of_plateau_and_early_stopping_are_in_the_form(tmp_path
         await pilot.pause()
         assert screen.query_one("#f-schedule-cooldown", Input).disabled
         assert screen.query_one("#f-early-stopping-start-from-epoch", Input).disabled
+
+
+# ---------------------------------------------------------------------------------- the user's own presets
+
+MINE = """name = "mine"
+description = "my quick digits"
+[data]
+dataset = "digits"
+[optim]
+lr = 0.02
+[early_stopping]
+enabled = false
+[train]
+epochs = 1
+log_interval_s = 0
+"""
+
+
+@pytest.fixture
+def user_presets(tmp_path, monkeypatch):
+    """`mine` in ./presets; in $XDG_CONFIG_HOME/nntui/presets a `digits-mlp` of the user's (shadowing
+    the built-in one) and a file that is no valid preset. Returns the directory the app runs in."""
+    cwd = tmp_path / "project"
+    (cwd / "presets").mkdir(parents=True)
+    (cwd / "presets" / "mine.toml").write_text(MINE)
+    config_presets = tmp_path / "xdg" / "nntui" / "presets"
+    config_presets.mkdir(parents=True)
+    (config_presets / "digits-mlp.toml").write_text('description = "my digits"\n[data]\ndataset = "digits"\n'
+                                                    '[optim]\nlr = 0.05\n')
+    (config_presets / "broken.toml").write_text('[optim]\nlr = "fast"\n')
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(cwd)
+    return cwd
+
+
+async def test_setup_lists_the_users_own_presets_marked_first(user_presets, tmp_path):
+    app = create_app(mode="setup", runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        table = screen.query_one("#presets", DataTable)
+        shown = [str(table.get_row_at(row)[0]) for row in range(table.row_count)]
+        assert shown[:2] == ["mine (yours)", "digits-mlp (yours)"]
+        assert "digits-mlp" in shown[2:] and "broken (yours)" not in shown and "broken" not in shown
+        assert [note.title for note in app._notifications] == ["presets left out"]
+        assert "broken.toml" in next(iter(app._notifications)).message
+        assert screen.preset_name == "digits-mlp"  # the built-in one is still the default
+        assert screen.query_one("#f-optim-lr", Input).value == "0.001"
+        await pilot.press(*["up"] * shown.index("digits-mlp"))
+        await pilot.pause()
+        assert screen.preset_name == "mine (yours)"
+        assert screen.query_one("#f-optim-lr", Input).value == "0.02"
+        assert screen.query_one("#f-train-epochs", Input).value == "1"
+        assert "my quick digits" in str(screen.query_one("#preset-description", Static).render())
+        await pilot.press("down")
+        await pilot.pause()
+        assert screen.preset_name == "digits-mlp (yours)"
+        assert screen.query_one("#f-optim-lr", Input).value == "0.05"
+        assert str(screen.query_one("#form-error", Label).render()) == "digits-mlp (yours): ready"
+
+
+@pytest.mark.slow
+async def test_enter_on_a_users_preset_starts_a_run_of_it(user_presets, tmp_path):
+    app = create_app(mode="setup", runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = app.screen
+        await pilot.press(*["up"] * list(setup.presets).index("digits-mlp"))
+        await pilot.pause()
+        assert setup.preset_name == "mine (yours)"
+        await pilot.press("enter")
+        await pilot.pause()
+        monitor = app.screen
+        assert isinstance(monitor, MonitorScreen)
+        await wait_until(pilot, lambda: not monitor.child.running, 90, "the run to end")
+    (start,) = records_of(monitor.run_dir, "start")
+    (end,) = records_of(monitor.run_dir, "end")
+    assert start["preset"] == "mine" and monitor.run_dir.name.endswith("-mine")
+    assert end["status"] == "completed" and end["epoch"] == 1

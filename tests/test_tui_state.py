@@ -200,7 +200,7 @@ def test_small_helpers():
 
 
 def test_control_lines_prefer_the_trainers_message():
-    from nntui.tui.state import describe_control
+    from nntui.tui.state_text import describe_control
 
     assert describe_control(ControlApplied(5, "lr", 3e-4, "ctl")) == "step 5: lr → 3.00e-04 (ctl)"
     assert describe_control(ControlApplied(5, "pause", None, "tui", "paused at step 5")) == "paused at step 5 (tui)"

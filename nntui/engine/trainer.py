@@ -15,6 +15,7 @@ from torch import nn
 
 from nntui.config import RunConfig
 from nntui.engine import checkpoints
+from nntui.engine.best_weights import BestWeights
 from nntui.engine.checkpoint_files import CheckpointError, load_model_weights, load_trainer_state
 from nntui.engine.control import Command, Controls
 from nntui.engine.early_stopping import EarlyStopping
@@ -35,9 +36,11 @@ from nntui.engine.gradients import GradNormProbe, global_norm
 from nntui.engine.modes import ModeSwitch
 from nntui.engine.optim import LRSchedule, build_optimizer, current_lr
 from nntui.engine.regularization import build_penalty
+from nntui.fs import RunDir
 
 Emit = Callable[[Event], None]
 SAVE_COST_SHARE = 0.005  # epoch-end checkpoints take at most about this share of the training time
+CHECKPOINT_FILES = {"last": RunDir.LAST, "best": RunDir.BEST}  # a checkpoint's kind -> its file
 
 
 class Diverged(Exception):
@@ -80,9 +83,7 @@ class Trainer:
         self.progress = Progress()
         self.resumed_from: int | None = None
         self.paused = False
-        self.best_weights: dict[str, torch.Tensor] | None = None
-        self._model_state: dict[str, torch.Tensor] | None = None  # the model's state_dict, made once
-        self._best_state: dict[str, Any] | None = None  # the best epoch not yet in best.pt
+        self.best = BestWeights(model, self._config_dict)
         self.error_traceback: str | None = None
         self._session_start = time.monotonic()
         self._epoch_sums = self._new_epoch_sums()
@@ -127,7 +128,7 @@ class Trainer:
     def resume_from(self, path: Path) -> None:
         """Continue from a checkpoint written by `state_dict` (CheckpointError for one that is not)."""
         state = load_trainer_state(path, self.device)
-        best = self.checkpoint_dir / "best.pt" if self.checkpoint_dir else None
+        best = self.checkpoint_dir / RunDir.BEST if self.checkpoint_dir else None
         best_weights = load_model_weights(best, self.device) if best and best.is_file() and self.early.restore_best \
             else None
         try:
@@ -135,18 +136,20 @@ class Trainer:
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:
             raise CheckpointError(f"{path} does not fit this run: {one_line(error)[:200]}") from None
         self.resumed_from = self.progress.step
-        self.best_weights = best_weights
+        self.best.weights = best_weights
 
     def _wall_s(self) -> float:
         return self.progress.wall_s + (time.monotonic() - self._session_start)
 
     def save_checkpoint(self, kind: str = "last") -> Path | None:
+        """Write the `kind` checkpoint (last.pt comes with best.pt when the best epoch is not written
+        yet); its path, or None when the trainer has no checkpoint directory."""
         if self.checkpoint_dir is None:
             return None
         started = time.monotonic()
-        if kind == "last" and self._best_state is not None:
+        if kind == "last":
             self._save_best()
-        path = self.checkpoint_dir / f"{kind}.pt"
+        path = self.checkpoint_dir / CHECKPOINT_FILES[kind]
         checkpoints.save_atomic(self.state_dict(), path)
         if kind == "last":
             self._last_saved = time.monotonic()
@@ -156,9 +159,9 @@ class Trainer:
 
     def _save_best(self) -> None:
         """Write best.pt: the best epoch's weights, kept in memory until the next checkpoint."""
-        best, self._best_state = self._best_state, None
+        best = self.best.take_unsaved()
         if best is not None and self.checkpoint_dir is not None:
-            path = self.checkpoint_dir / "best.pt"
+            path = self.checkpoint_dir / RunDir.BEST
             checkpoints.save_atomic(best, path)
             self.emit(CheckpointSaved(int(best["progress"]["step"]), int(best["progress"]["epoch"]) - 1,
                                       "best", str(path)))
@@ -220,9 +223,9 @@ class Trainer:
         if status == "diverged":
             self._save_best()
             return self._end(status, reason, error=reason)
-        if self.cfg.early_stopping.enabled and self.early.restore_best and self.best_weights is not None:
+        if self.cfg.early_stopping.enabled and self.early.restore_best:
             # as Keras 3 at the end of training, early-stopped or not; last.pt keeps the last weights
-            self.model.load_state_dict(self.best_weights)
+            self.best.restore()
         self.phase = "testing"
         stopped: list[str] = []
         test = evaluate(self.model, until_stopped(self.data.test.batches(0), self.controls,
@@ -324,7 +327,8 @@ class Trainer:
         self.progress.epoch += 1
         self._epoch_sums = self._new_epoch_sums()
         if improved:
-            self._keep_best()
+            progress = self.progress
+            self.best.keep({"epoch": progress.epoch, "batch": progress.batch, "step": progress.step}, self.early)
         lr = current_lr(self.optimizer)
         self.emit(EpochEnded(epoch=epoch, step=self.progress.step, val_loss=metrics.get("val_loss"), lr=lr,
                              train_loss=train_loss, train_acc=metrics.get("train_acc"),
@@ -334,24 +338,6 @@ class Trainer:
         if stop or self.progress.epoch > self.cfg.train.epochs or self._checkpoint_due():
             self.save_checkpoint("last")
         return stop
-
-    def _keep_best(self) -> None:
-        """Remember the best epoch's weights; best.pt is written with the next last.pt (epochs can be
-        very short). best.pt holds the model, not the optimizer: it is for using the model, while
-        last.pt is for resuming."""
-        if self._model_state is None:  # views of the weights: they follow every in-place update
-            self._model_state = self.model.state_dict()
-        state = self._model_state
-        if self.best_weights is None or self.best_weights.keys() != state.keys():
-            self.best_weights = {name: tensor.detach().clone() for name, tensor in state.items()}
-        else:  # one fused copy into the previous best's buffers (best.pt already has it, or gets this one)
-            torch._foreach_copy_(list(self.best_weights.values()), list(state.values()))
-        progress = self.progress
-        self._best_state = {
-            "format": 1, "model": self.best_weights, "config": self._config_dict,
-            "progress": {"epoch": progress.epoch, "batch": progress.batch, "step": progress.step},
-            "best": {"monitor": self.early.monitor, "value": self.early.best, "epoch": self.early.best_epoch},
-        }
 
     # ------------------------------------------------------------------ commands
 
@@ -388,7 +374,7 @@ class Trainer:
             raise StopRequested(f"stop requested ({command.source}) at step {step}")
 
     def _diverged(self, reason: str) -> None:
-        last = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
+        last = self.checkpoint_dir / RunDir.LAST if self.checkpoint_dir else None
         if self.on_divergence != "pause" or last is None or not last.is_file():
             raise Diverged(f"{reason}; last good checkpoint: {last if last and last.is_file() else 'none'}")
         good = checkpoints.load(last, self.device)

@@ -11,22 +11,36 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
 
-from nntui.config import ConfigError, RunConfig, builtin_presets, read_preset, validate
+from nntui.config import ConfigError, RunConfig, preset_files, read_preset_file, validate
 from nntui.tui.formfields import COLUMNS, FIELDS, FormError, FormField, build_config, check_field
 
 DEFAULT_PRESET = "digits-mlp"
+YOURS = " (yours)"  # how the list marks the user's own presets
+
+Presets = dict[str, tuple[dict[str, Any], RunConfig]]
 
 
-def load_presets() -> dict[str, tuple[dict[str, Any], RunConfig]]:
-    """Every built-in preset that loads: its raw table and its resolved config."""
-    presets = {}
-    for name in builtin_presets():
-        try:
-            raw, label = read_preset(name)
-            presets[name] = (raw, validate(raw, label))
-        except ConfigError:
+def load_presets() -> tuple[Presets, list[str]]:
+    """Every preset that loads, keyed by how the list shows it, with its raw table and resolved
+    config; and the one-line problems of those that do not.
+
+    The user's own presets (./presets, then the user config dir) come first, named `NAME (yours)`;
+    of two with the same name, the one `nntui run NAME` takes. Then the built-in ones by name,
+    a built-in one shadowed by the user's included (it is not hidden here: both can be picked).
+    """
+    presets: Presets = {}
+    problems, seen = [], set()
+    for preset in preset_files():
+        key = preset.name if preset.is_builtin else preset.name + YOURS
+        if key in seen:
             continue
-    return presets
+        seen.add(key)
+        try:
+            raw = read_preset_file(preset.path, preset.label)
+            presets[key] = (raw, validate(raw, preset.label))
+        except ConfigError as error:
+            problems.append(str(error))
+    return presets, problems
 
 
 class SetupScreen(Screen[None]):
@@ -41,7 +55,7 @@ class SetupScreen(Screen[None]):
     def __init__(self, on_start: Callable[[RunConfig], None]) -> None:
         super().__init__()
         self.on_start = on_start
-        self.presets = load_presets()
+        self.presets, self.preset_problems = load_presets()
         self.preset_name = DEFAULT_PRESET if DEFAULT_PRESET in self.presets else next(iter(self.presets), "")
         self.config: RunConfig | None = None
         self._filling = False
@@ -80,6 +94,8 @@ class SetupScreen(Screen[None]):
             table.move_cursor(row=list(self.presets).index(self.preset_name))
             self.fill(self.preset_name)
         table.focus()
+        if self.preset_problems:
+            self.notify("\n".join(self.preset_problems), title="presets left out", severity="warning", timeout=15)
 
     # ------------------------------------------------------------------ the form
 

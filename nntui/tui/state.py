@@ -6,6 +6,7 @@ times, never from the wall clock, so a replay renders the same way every time.
 
 Every history is keyed by the global step. A run resumed from `last.pt` at step S trains the
 steps after S again, so a `start` record with `resumed_from=S` drops what came after S.
+The lines of text made from single events (log lines, results, early stopping) are `state_text`'s.
 """
 
 from __future__ import annotations
@@ -28,11 +29,8 @@ from nntui.engine.events import (
 )
 from nntui.tui.formatting import fmt_duration, fmt_lr, fmt_percent, fmt_rate, fmt_value
 from nntui.tui.history import Series
+from nntui.tui.state_text import END_STATUS, describe_control, early_stop_lines, epoch_line, results_line, started_line
 
-END_STATUS = {
-    "completed": "finished", "early_stopped": "early-stopped", "stopped": "stopped",
-    "diverged": "diverged", "failed": "failed",
-}
 SIGNAL_CODES = {129: "SIGHUP", 130: "SIGINT", 143: "SIGTERM"}
 LIVE_STATUSES = ("starting", "resuming", "running", "paused", "diverged (paused)", "stopping")
 
@@ -162,9 +160,7 @@ class MonitorState:
             again = self._drop_after(event.resumed_from, event.steps_per_epoch)
             self._log("info", f"resumed from step {event.resumed_from:,} on {event.device}{again}")
             return
-        sizes = f"train {event.train_size:,} / val {event.val_size:,} / test {event.test_size:,}"
-        self._log("info", f"started {event.preset} on {event.device} · {event.params:,} params · {sizes}"
-                          f" · {event.optimizer or '?'} lr {fmt_lr(event.lr)}")
+        self._log("info", started_line(event))
 
     def _drop_after(self, step: int, steps_per_epoch: int) -> str:
         """Drop the history after `step` (it is trained again); what that means for the log."""
@@ -205,22 +201,7 @@ class MonitorState:
                 self.series[key].append(event.step, value)
         if event.early_stop is not None:
             self.early_stop = event.early_stop
-        self._log("epoch", self._epoch_summary(event))
-
-    def _epoch_summary(self, event: EpochEnded) -> str:
-        """`epoch 21/40  loss 0.02295/0.09262  acc 99.6%/97.9%  lr 2.50e-04  wait 6/6` (train/val)."""
-        total = self.started.epochs if self.started else 0
-        parts = [f"epoch {event.epoch}/{total}" if total else f"epoch {event.epoch}",
-                 f"loss {fmt_value(event.train_loss)}/{fmt_value(event.val_loss)}"]
-        if event.val_acc is not None:
-            parts.append(f"acc {fmt_percent(event.train_acc, 1)}/{fmt_percent(event.val_acc, 1)}")
-        if event.val_r2 is not None:
-            parts.append(f"MAE {fmt_value(event.val_mae)} R² {fmt_value(event.val_r2)}")
-        parts.append(f"lr {fmt_lr(event.lr)}")
-        stop = event.early_stop
-        if stop is not None:
-            parts.append("★ best" if stop.best_epoch == event.epoch else f"wait {stop.wait}/{stop.patience}")
-        return "  ".join(parts)
+        self._log("epoch", epoch_line(event, self.started.epochs if self.started else 0))
 
     def _on_ControlApplied(self, event: ControlApplied) -> None:
         self.step = max(self.step, event.step)
@@ -370,37 +351,8 @@ class MonitorState:
 
     def early_stop_lines(self) -> list[str]:
         """The early-stopping pane: monitor and best, then wait/patience and restore."""
-        stop = self.early_stop
-        if stop is None:
-            return ["early stopping off" if self.started else "waiting for the run to start…"]
-        best = "none yet" if stop.best is None else f"{fmt_value(stop.best)} @ epoch {stop.best_epoch}"
-        restore = "restores best" if stop.restore_best else "keeps last"
-        return [f"{stop.mode} {stop.monitor}: {best}", f"wait {stop.wait}/{stop.patience}, {restore}"]
+        return early_stop_lines(self.early_stop, self.started is not None)
 
     def results_text(self) -> str:
-        """The test results line of an ended run."""
-        end = self.ended
-        if end is None:
-            return ""
-        parts = [f"{END_STATUS.get(end.status, end.status)} at epoch {end.epoch}",
-                 f"test loss {fmt_value(end.test_loss)}"]
-        if end.test_acc is not None:
-            parts.append(f"test acc {fmt_percent(end.test_acc)}")
-        if end.test_r2 is not None or end.test_mae is not None:
-            parts.append(f"test MAE {fmt_value(end.test_mae)} R² {fmt_value(end.test_r2)}")
-        if end.best_epoch is not None:
-            parts.append(f"best epoch {end.best_epoch} ({fmt_value(end.best)})")
-        parts.append(f"wall {fmt_duration(end.wall_s)}")
-        return " · ".join(parts)
-
-
-def describe_control(event: ControlApplied) -> str:
-    """The trainer's message with who asked (`paused at step 7 (tui)`), else `step 7: lr → 3.00e-04 (ctl)`."""
-    if event.message:
-        return f"{event.message} ({event.source})"
-    if event.action == "lr":
-        text = f"lr → {fmt_lr(event.value if isinstance(event.value, (int, float)) else None)}"
-    else:
-        text = {"pause": "paused", "resume": "resumed", "stop": "stop requested",
-                "checkpoint": "checkpoint"}.get(event.action, event.action)
-    return f"step {event.step}: {text} ({event.source})"
+        """The test results line of an ended run ('' while it goes on)."""
+        return results_line(self.ended) if self.ended is not None else ""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from nntui.cli import app, fail
+from nntui.cli.base import app, fail
+
+if TYPE_CHECKING:
+    from nntui.runs import RunInfo
 
 RunsDirOption = Annotated[Optional[Path], typer.Option("--runs-dir", help="Runs directory (default ./runs or $NNTUI_RUNS_DIR).")]
 
@@ -31,19 +34,37 @@ def format_duration(seconds: Optional[float]) -> str:
 
 
 @app.command("runs")
-def runs_command(runs_dir: RunsDirOption = None,
-                 all_users: Annotated[bool, typer.Option("--all", help="Other users' runs too.")] = False) -> None:
-    """List runs, newest first: name, preset, status, epochs, best monitored value, wall time."""
-    from rich.console import Console
-    from rich.table import Table
+def runs_command(
+    runs_dir: RunsDirOption = None,
+    all_users: Annotated[bool, typer.Option("--all", help="Other users' runs too.")] = False,
+    plain: Annotated[bool, typer.Option("--plain", help="The table (for now also what a terminal shows).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run and line, for scripts: "
+                                          "name, path, preset, status, epochs, best, monitor, wall_s.")] = False,
+) -> None:
+    """List runs, newest first: name, preset, status, epochs, best monitored value, wall time.
 
+    The table is printed with or without --plain, on a terminal too (the runs screen is to come).
+
+    --json prints one JSON object per run and line instead (NaN and infinities as in metrics.jsonl).
+    """
     from nntui.paths import runs_dir as resolve_runs
     from nntui.runs import list_runs
 
+    if plain and as_json:
+        fail("--plain and --json: pick one")
     infos = list_runs(runs_dir, all_users=all_users)
     if not infos:
-        typer.echo(f"no runs under {resolve_runs(runs_dir)}")
-        return
+        typer.echo(f"no runs under {resolve_runs(runs_dir)}", err=as_json)
+    elif as_json:
+        _print_json_lines(infos)
+    else:
+        _print_table(infos)
+
+
+def _print_table(infos: list["RunInfo"]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(box=None, header_style="bold")
     for column in ("name", "preset", "status", "epochs", "best", "wall time"):
         table.add_column(column, justify="right" if column in ("epochs", "best", "wall time") else "left")
@@ -51,6 +72,17 @@ def runs_command(runs_dir: RunsDirOption = None,
         best = "-" if info.best is None else f"{info.best:.4g} {info.monitor}"
         table.add_row(info.name, info.preset, info.status, str(info.epochs), best, format_duration(info.wall_s))
     Console(width=max(100, Console().width)).print(table)
+
+
+def _print_json_lines(infos: list["RunInfo"]) -> None:
+    import json
+
+    from nntui.records import json_safe
+
+    for info in infos:
+        row = {"name": info.name, "path": str(info.path), "preset": info.preset, "status": info.status,
+               "epochs": info.epochs, "best": info.best, "monitor": info.monitor, "wall_s": info.wall_s}
+        typer.echo(json.dumps(json_safe(row), allow_nan=False))
 
 
 @app.command("attach")

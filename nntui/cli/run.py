@@ -1,5 +1,4 @@
-"""The `nntui` command line. Heavy modules (torch, textual) are imported inside the commands that
-need them, so `--help`, `presets` and `runs` answer at once."""
+"""`nntui run`: a new run of a preset, or a run resumed, under the monitor or headless."""
 
 from __future__ import annotations
 
@@ -8,41 +7,13 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
 
+from nntui.cli.base import app, fail
+from nntui.cli.presets import shadow_note
+
 if TYPE_CHECKING:
     from nntui.config import RunConfig
-    from nntui.preset_lookup import PresetFile
-
-
-app = typer.Typer(
-    name="nntui", no_args_is_help=False, add_completion=False, rich_markup_mode="rich",
-    help="A terminal training monitor for PyTorch: set up a run, watch it live, steer it.")
-presets_app = typer.Typer(help="List the built-in presets, or print one fully resolved.")
-app.add_typer(presets_app, name="presets")
 
 TRAINING, OUTPUT, RESUME = "Training overrides", "Where things go", "Resume"
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    """One line on stderr and an exit code: never a traceback for bad input."""
-    typer.echo(f"nntui: {message}", err=True)
-    raise typer.Exit(code)
-
-
-@app.callback(invoke_without_command=True)
-def main_callback(
-    ctx: typer.Context,
-    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="Runs directory ($NNTUI_RUNS_DIR, ./runs).")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Data sets directory ($NNTUI_DATA_DIR).")] = None,
-) -> None:
-    """Without a command: open the app on the setup screen."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from nntui.paths import runs_dir as resolve_runs
-    from nntui.tui.app import create_app
-
-    result = create_app(mode="setup", runs_dir=resolve_runs(runs_dir), data_dir=data_dir).run()
-    raise typer.Exit(result if isinstance(result, int) else 0)
-
 
 # the options of `run` that set a preset key, named as the user types them in messages
 OPTION_FLAGS = {"train.epochs": "--epochs", "data.batch_size": "--batch-size", "optim.lr": "--lr",
@@ -109,7 +80,7 @@ def _note_shadowing(name: str) -> None:
     from nntui.config import find_preset
 
     found = find_preset(name)
-    shadowing = _shadow_note(found) if found is not None and not found.is_builtin else ""
+    shadowing = shadow_note(found) if found is not None and not found.is_builtin else ""
     if found is not None and shadowing:
         typer.echo(f"nntui: note: preset {name} is {found.label}{shadowing}", err=True)
 
@@ -129,7 +100,9 @@ def _checked_name(name: str) -> str:
 
 def _resume_config(run: str, root: Path, preset: Optional[str], sets: list[str],
                    options: dict[str, object]) -> tuple["RunConfig", Path]:
+    """RUN's directory and its configuration as saved, with the --epochs and --device given."""
     from nntui.config import ConfigError, apply_overrides, tomllib
+    from nntui.fs import RunDir
     from nntui.runs import RunNotFound, is_live, resolve_run
 
     if preset is not None or sets or any(options[k] is not None for k in ("data.batch_size", "optim.name", "train.seed")):
@@ -140,15 +113,16 @@ def _resume_config(run: str, root: Path, preset: Optional[str], sets: list[str],
         raise ConfigError(str(error)) from None
     if is_live(run_dir):
         raise ConfigError(f"run {run_dir.name} is still running; steer it with `nntui ctl` or `nntui attach`")
-    if not (run_dir / "checkpoints" / "last.pt").is_file():
-        raise ConfigError(f"run {run_dir.name} has no checkpoints/last.pt to resume from")
+    files = RunDir(run_dir)
+    if not files.last_checkpoint.is_file():
+        raise ConfigError(f"run {run_dir.name} has no {RunDir.CHECKPOINTS}/{RunDir.LAST} to resume from")
     try:
-        raw = tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8"))
+        raw = tomllib.loads(files.config.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"run {run_dir.name}: cannot read its config.toml ({error})") from None
+        raise ConfigError(f"run {run_dir.name}: cannot read its {RunDir.CONFIG} ({error})") from None
     changes = [(OPTION_FLAGS[key], key, options[key]) for key in ("train.epochs", "train.device")
                if options[key] is not None]
-    cfg = apply_overrides(raw, f"{run_dir.name}/config.toml", options=changes)
+    cfg = apply_overrides(raw, f"{run_dir.name}/{RunDir.CONFIG}", options=changes)
     _check_resumable(run_dir, cfg.train.epochs)
     return cfg, run_dir
 
@@ -206,88 +180,3 @@ def _run_in_app(cfg: "RunConfig", run_dir: Path, data_dir: Optional[Path], resum
                                  resume_args=resume_options(lr=new_lr, epochs=epochs, device=device))
     result = monitor_app.run()
     raise typer.Exit(result if isinstance(result, int) else 0)
-
-
-@presets_app.callback(invoke_without_command=True)
-def presets_list(ctx: typer.Context) -> None:
-    """List the presets: built-in ones and your own (in ./presets and ~/.config/nntui/presets).
-
-    Your own preset shadows a built-in one of the same name (./presets first); the listing says so.
-    """
-    if ctx.invoked_subcommand is not None:
-        return
-    from nntui.config import ConfigError, preset_files, read_preset_file
-
-    files = preset_files()
-    winners = {}
-    for preset in files:  # lookup order: the first file of a name is the one `run NAME` takes
-        winners.setdefault(preset.name, preset)
-    rows = []
-    for preset in sorted(files, key=lambda preset: preset.name):  # stable: the one in use first
-        try:
-            description = str(read_preset_file(preset.path, preset.label).get("description", ""))
-        except ConfigError as error:
-            description = f"(cannot be used: {error})"
-        rows.append((preset.name, _preset_source(preset, winners[preset.name]), description))
-    name_width = max(len(row[0]) for row in rows)
-    source_width = max(len(row[1]) for row in rows)
-    for name, source, description in rows:
-        typer.echo(f"{name:<{name_width}}  {source:<{source_width}}  {description}".rstrip())
-
-
-def _preset_source(preset: "PresetFile", winner: "PresetFile") -> str:
-    """`built-in` or `user: FOLDER`, and whether a user's preset of the same name shadows it."""
-    source = "built-in" if preset.is_builtin else f"user: {preset.origin}"
-    if winner is not preset:
-        source += f" (shadowed by {winner.origin})"
-    return source
-
-
-@presets_app.command("show")
-def presets_show(name: Annotated[str, typer.Argument(help="A preset name or a .toml file.")]) -> None:
-    """Print one preset fully resolved, as TOML (a comment line says which file it came from)."""
-    from nntui.config import ConfigError, find_preset, load_config
-
-    try:
-        resolved = load_config(name).to_toml()
-    except ConfigError as error:
-        fail(str(error))
-    found = find_preset(name)
-    if found is not None and not found.is_builtin:
-        typer.echo(f"# {found.label}: a preset of your own{_shadow_note(found)}")
-    typer.echo(resolved, nl=False)
-
-
-def _shadow_note(preset: "PresetFile") -> str:
-    """`, shadowing the built-in one` when a built-in preset has the same name, else ``."""
-    from nntui.config import builtin_presets
-
-    return ", shadowing the built-in one" if preset.name in builtin_presets() else ""
-
-
-def main() -> None:
-    """Console-script entry point. A usage error is one line (`nntui: ...`), not a usage box."""
-    import sys
-
-    from nntui import early_signals
-
-    early_signals.install()
-    try:
-        code = app(prog_name="nntui", standalone_mode=False)
-    except _click_errors() as error:
-        where = getattr(getattr(error, "ctx", None), "command_path", None) or "nntui"
-        message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
-        typer.echo(f"nntui: {message} (see `{where} --help`)", err=True)
-        code = getattr(error, "exit_code", 2)
-    except typer.Abort:
-        typer.echo("nntui: aborted", err=True)
-        code = 1
-    sys.exit(code if isinstance(code, int) else 0)
-
-
-def _click_errors() -> tuple[type[Exception], ...]:
-    """The base class of click's errors, wherever this typer version keeps its click."""
-    return tuple(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
-
-
-from nntui import commands  # noqa: E402,F401 -- registers runs, attach, show and ctl on `app`
