@@ -30,6 +30,13 @@ def records(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
+@pytest.fixture(autouse=True)
+def no_user_presets(tmp_path_factory, monkeypatch):
+    """The user's own presets (~/.config/nntui/presets) never leak into a test or a snapshot:
+    each test gets an empty config dir (tests of user presets set their own)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+
+
 @pytest.fixture
 def small_digits():
     from nntui.config import load_config
