@@ -234,10 +234,10 @@ def _train(trainer: Any, request: RunRequest, sinks: list[Callable[[Event], None
 
 def _record_failure(writer: Any, progress: Any, error: Exception) -> None:
     """An `end` record for a run the trainer could not end itself (an error past its own guard)."""
-    epoch = progress.epoch if progress.batch else progress.epoch - 1  # the last epoch trained in
+    message = one_line(error)
     with contextlib.suppress(OSError):
-        writer(RunEnded("failed", epoch=max(epoch, 0), step=progress.step, error=one_line(error),
-                        reason=one_line(error)))
+        writer(RunEnded("failed", epoch=max(progress.last_epoch, 0), step=progress.step, error=message,
+                        reason=message))
 
 
 def _open_writer(request: RunRequest) -> Any:

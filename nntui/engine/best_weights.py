@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from nntui.engine.checkpoint_files import FORMAT
+
 
 class BestWeights:
     """The weights of the best epoch so far of `model`, and the best.pt content not yet written."""
@@ -34,7 +36,7 @@ class BestWeights:
         else:  # one fused copy into the previous best's buffers (best.pt already has it, or gets this one)
             torch._foreach_copy_(list(self.weights.values()), list(state.values()))
         self._unsaved = {
-            "format": 1, "model": self.weights, "config": self.config, "progress": dict(progress),
+            "format": FORMAT, "model": self.weights, "config": self.config, "progress": dict(progress),
             "best": {"monitor": early.monitor, "value": early.best, "epoch": early.best_epoch},
         }
 

@@ -16,7 +16,7 @@ from torch import nn
 from nntui.config import RunConfig
 from nntui.engine import checkpoints
 from nntui.engine.best_weights import BestWeights
-from nntui.engine.checkpoint_files import CheckpointError, load_model_weights, load_trainer_state
+from nntui.engine.checkpoint_files import FORMAT, CheckpointError, load_model_weights, load_trainer_state
 from nntui.engine.control import Command, Controls
 from nntui.engine.early_stopping import EarlyStopping
 from nntui.engine.epoch_sums import EpochSums, difference
@@ -60,6 +60,11 @@ class Progress:
     step: int = 0
     wall_s: float = 0.0
 
+    @property
+    def last_epoch(self) -> int:
+        """The last epoch trained in (0 before the first step)."""
+        return self.epoch if self.batch else self.epoch - 1
+
 
 class Trainer:
     """Trains `model` on `data` as `cfg` says, emitting events and obeying commands at step boundaries."""
@@ -102,7 +107,7 @@ class Trainer:
         """Everything needed to continue exactly where the loop stands (plain types and tensors)."""
         progress = self.progress
         return {
-            "format": 1,
+            "format": FORMAT,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
@@ -243,9 +248,7 @@ class Trainer:
 
     def _end(self, status: str, reason: str, test: Evaluation | None = None, error: str | None = None) -> RunEnded:
         metrics = test.as_dict("test") if test else {}
-        progress = self.progress
-        epoch = progress.epoch if progress.batch else progress.epoch - 1  # the last epoch trained in
-        end = RunEnded(status=status, epoch=min(epoch, self.cfg.train.epochs),
+        end = RunEnded(status=status, epoch=min(self.progress.last_epoch, self.cfg.train.epochs),
                        step=self.progress.step, best_epoch=self.early.best_epoch, best=self.early.best,
                        wall_s=round(self._wall_s(), 3), error=error, reason=reason, **metrics)
         self.emit(end)
