@@ -169,8 +169,9 @@ class OwnDir:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=self.fd)
             if isinstance(error, OSError):
-                self.failure = self.failure or storage_error(error, self.path / name)
-                raise storage_error(error, self.path / name) from None
+                failure = storage_error(error, self.path / name)
+                self.failure = self.failure or failure
+                raise failure from None
             raise
         if durable:
             self.sync(name)

@@ -49,25 +49,25 @@ def pid_alive(pid: int) -> bool:
 def run_pid(run_dir: Path) -> int:
     """The pid in `control/pid`, or 0 when there is none (or it cannot be read)."""
     try:
-        return int(RunDir(run_dir).pid_file.read_text().strip() or 0)
+        return _read_pid_file(run_dir)
     except (OSError, ValueError):
         return 0
+
+
+def _read_pid_file(run_dir: Path) -> int:
+    return int(RunDir(run_dir).pid_file.read_text().strip() or 0)
 
 
 def _started_pid(run_dir: Path, starts: list[dict[str, Any]]) -> int:
     """The pid of the last session, from control/pid or, when that is another user's private file,
     from the session's `start` record."""
     try:
-        return int(RunDir(run_dir).pid_file.read_text().strip() or 0)
+        return _read_pid_file(run_dir)
     except PermissionError:
-        pass
+        pid = starts[-1].get("pid") if starts else 0
+        return pid if isinstance(pid, int) and not isinstance(pid, bool) else 0
     except (OSError, ValueError):
         return 0
-    for record in reversed(starts):
-        if record.get("event") == "start":
-            pid = record.get("pid")
-            return pid if isinstance(pid, int) and not isinstance(pid, bool) else 0
-    return 0
 
 
 def run_owner(run_dir: Path) -> int | None:
