@@ -384,16 +384,17 @@ def _collect_ack(run_dir: Path, command_id: str) -> Ack | None:
 
 
 def send_command(run_dir: Path, action: str, value: float | str | None = None, *, source: str = "ctl",
-                 timeout: float = 15.0) -> Ack:
-    """Send a command to a live run and wait (up to `timeout` s) for its answer."""
+                 timeout: float = 15.0, cancelled: Callable[[], bool] = lambda: False) -> Ack:
+    """Send a command to a live run and wait (up to `timeout` s) for its answer. Once `cancelled()`
+    is true the wait ends at once, the command left for the run to take (a stop is still carried out)."""
     command_id = submit_nowait(run_dir, action, value, source=source)
     deadline = time.monotonic() + timeout
     while (ack := poll_ack(run_dir, command_id)) is None:
+        if cancelled():
+            return Ack(False, "the caller left before the run answered")
         left = deadline - time.monotonic()
         if left <= 0:
-            break
+            withdraw(run_dir, command_id)
+            raise ChannelError(f"no answer from the run within {timeout:g} s (is it stuck in a long evaluation?)")
         time.sleep(min(_ACK_POLL_S, left))
-    if ack is not None:
-        return ack
-    withdraw(run_dir, command_id)
-    raise ChannelError(f"no answer from the run within {timeout:g} s (is it stuck in a long evaluation?)")
+    return ack

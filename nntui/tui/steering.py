@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable
 
-from nntui.channel import ChannelError, poll_ack, submit_nowait, withdraw
+from nntui.channel import ChannelError, send_command
 
 TIMEOUT_S = 15.0
-POLL_S = 0.03
 
 
 def send(run_dir: Path, action: str, value: float | None = None, *, timeout: float = TIMEOUT_S,
@@ -18,15 +16,7 @@ def send(run_dir: Path, action: str, value: float | None = None, *, timeout: flo
     a thread. When `cancelled()` turns true (the app is leaving) it stops waiting at once and
     leaves the command for the run to take: a stop asked for is still carried out."""
     try:
-        command_id = submit_nowait(run_dir, action, value, source="tui")
-        deadline = time.monotonic() + timeout
-        while (ack := poll_ack(run_dir, command_id)) is None:
-            if cancelled():
-                return False, "the monitor left before the run answered"
-            if time.monotonic() >= deadline:
-                withdraw(run_dir, command_id)
-                return False, f"no answer from the run within {timeout:g} s (is it stuck in a long evaluation?)"
-            time.sleep(POLL_S)
+        ack = send_command(run_dir, action, value, source="tui", timeout=timeout, cancelled=cancelled)
     except ChannelError as error:
         return False, str(error)
     return ack.ok, ack.message
