@@ -8,7 +8,7 @@ from typing import Callable
 
 from textual.message import Message
 
-from nntui.engine.events import Event, from_record
+from nntui.engine.events import Event, RunEnded, RunStarted, from_record
 from nntui.records import METRICS, RecordTail
 from nntui.runs import pid_alive, run_pid
 from nntui.tui.launcher import ChildRun
@@ -89,10 +89,9 @@ class Follower:
 
     def _note_end(self, events: tuple[Event, ...]) -> None:
         for event in events:
-            name = type(event).__name__
-            if name == "RunEnded":
+            if isinstance(event, RunEnded):
                 self.ended = True
-            elif name == "RunStarted":
+            elif isinstance(event, RunStarted):
                 self.ended = False
 
     def run(self, cancelled: Callable[[], bool]) -> None:

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from nntui.engine.events import ControlApplied
 from nntui.tui import steering
 from nntui.tui.actions import bindings, palette_entries
 from nntui.tui.dialogs import HelpScreen, LearningRateDialog, QuitDialog
@@ -136,8 +137,7 @@ class MonitorScreen(Screen[None]):
 
     @guarded("following the run")
     def _after_events(self, events: tuple[object, ...]) -> None:
-        if any(type(event).__name__ == "ControlApplied" and getattr(event, "action", None) in ("pause", "resume")
-               for event in events):
+        if any(isinstance(event, ControlApplied) and event.action in ("pause", "resume") for event in events):
             self._requested_pause = None
         if self.child is not None and not self.state.launching:
             self.child.release_config()  # the run has started: it has read its config
