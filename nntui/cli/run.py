@@ -142,17 +142,22 @@ def _check_resumable(run_dir: Path, epochs: int) -> None:
                           f"pass --epochs N (more than {done}) to train it further")
 
 
+def _parsed_lr(lr: Optional[float]) -> Optional[float]:
+    """The --lr of a resumed run, checked as a command's learning rate (a one-line failure otherwise)."""
+    from nntui.engine.control import CommandError, parse_lr
+
+    try:
+        return parse_lr(lr) if lr is not None else None
+    except CommandError as error:
+        fail(f"--lr: {error}")
+
+
 def _run_headless(cfg: "RunConfig", run_dir: Path, data_dir: Path, resume: bool, lr: Optional[float],
                   diverge: str) -> int:
     from nntui.console import make_console
-    from nntui.engine.control import CommandError, parse_lr
     from nntui.runner import RunRequest, UsageError, run_headless
 
-    try:
-        new_lr = parse_lr(lr) if lr is not None else None
-    except CommandError as error:
-        fail(f"--lr: {error}")
-    request = RunRequest(cfg, run_dir, data_dir, resume=resume, lr=new_lr, on_divergence=diverge,
+    request = RunRequest(cfg, run_dir, data_dir, resume=resume, lr=_parsed_lr(lr), on_divergence=diverge,
                          console=make_console(str(run_dir)))
     try:
         return run_headless(request)
@@ -164,7 +169,6 @@ def _run_in_app(cfg: "RunConfig", run_dir: Path, data_dir: Optional[Path], resum
                 epochs: Optional[int] = None, device: Optional[str] = None) -> NoReturn:
     """The monitor over a new run of `cfg` in `run_dir`, or over `run_dir` resumed (with the
     --lr/--epochs/--device the user gave: the child process applies them as `--headless` does)."""
-    from nntui.engine.control import CommandError, parse_lr
     from nntui.tui.app import create_app
     from nntui.tui.launcher import resume_options
 
@@ -172,11 +176,7 @@ def _run_in_app(cfg: "RunConfig", run_dir: Path, data_dir: Optional[Path], resum
         monitor_app = create_app(mode="run", runs_dir=run_dir.parent, data_dir=data_dir, config=cfg,
                                  run_name=run_dir.name)
     else:
-        try:
-            new_lr = parse_lr(lr) if lr is not None else None
-        except CommandError as error:
-            fail(f"--lr: {error}")
         monitor_app = create_app(mode="run", runs_dir=run_dir.parent, data_dir=data_dir, resume_dir=run_dir,
-                                 resume_args=resume_options(lr=new_lr, epochs=epochs, device=device))
+                                 resume_args=resume_options(lr=_parsed_lr(lr), epochs=epochs, device=device))
     result = monitor_app.run()
     raise typer.Exit(result if isinstance(result, int) else 0)
