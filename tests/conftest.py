@@ -37,6 +37,26 @@ def no_user_presets(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
 
 
+@pytest.fixture(autouse=True)
+def runtime_dir(tmp_path, monkeypatch) -> Path:
+    """A private `$XDG_RUNTIME_DIR` (0700) for each test, as a login session has one: the app's
+    temp files and monitor error log go there, never to a directory shared between tests."""
+    runtime = tmp_path / "xdg-runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    return runtime
+
+
+def superseded_dropped(recs: list[dict]) -> list[dict]:
+    """The records that stand after resumes: a resumed start from step S replaces all after S."""
+    kept: list[dict] = []
+    for record in recs:
+        if record["event"] == "start" and record.get("resumed_from") is not None:
+            kept = [r for r in kept if r.get("step", 0) <= record["resumed_from"] or r["event"] == "start"]
+        kept.append(record)
+    return kept
+
+
 @pytest.fixture
 def small_digits():
     from nntui.config import load_config

@@ -23,15 +23,6 @@ from nntui.tui.widgets import GradNormChart, MetricLine
 FAKE_TRAINER = Path(__file__).parent / "fixtures" / "fake_trainer.py"
 
 
-@pytest.fixture(autouse=True)
-def runtime_dir(tmp_path, monkeypatch) -> Path:
-    """A private `$XDG_RUNTIME_DIR` for each test (as a login session has one, 0700)."""
-    runtime = tmp_path / "xdg-runtime"
-    runtime.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    return runtime
-
-
 @pytest.fixture
 def live_run(tmp_path):
     spec = importlib.util.spec_from_file_location("fake_trainer", FAKE_TRAINER)

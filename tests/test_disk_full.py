@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import finish_cli, records, run_cli, start_cli, wait_until
+from conftest import finish_cli, records, run_cli, start_cli, superseded_dropped, wait_until
 
 from nntui.runs import read_records
 
@@ -98,16 +98,6 @@ def test_a_full_disk_at_the_start_leaves_no_run_dir(tmp_path, monkeypatch, capsy
         assert not run_dir.exists()
         monkeypatch.undo()
     assert train(tmp_path, run_dir, sets=[*QUICK, "train.epochs=1"]) == 0  # the same name can be used again
-
-
-def superseded_dropped(recs: list[dict]) -> list[dict]:
-    """The records that stand after resumes: a resumed start from step S replaces all after S."""
-    kept: list[dict] = []
-    for record in recs:
-        if record["event"] == "start" and record.get("resumed_from") is not None:
-            kept = [r for r in kept if r.get("step", 0) <= record["resumed_from"] or r["event"] == "start"]
-        kept.append(record)
-    return kept
 
 
 def epochs(recs: list[dict]) -> list[dict]:

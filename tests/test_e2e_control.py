@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import count_records, finish_cli, records, run_cli, start_cli, wait_until
+from conftest import count_records, finish_cli, records, run_cli, start_cli, superseded_dropped, wait_until
 
 from nntui.config import tomllib
 from nntui.runs import read_records
@@ -341,16 +341,6 @@ def killed_pair(tmp_path_factory):
     assert finish_cli(proc_k).returncode == -signal.SIGKILL
     resumed = run_cli("run", "--resume", "K", "--headless", "--runs-dir", str(root / "runs"), cwd=root)
     return root / "runs", resumed, kill_after
-
-
-def superseded_dropped(recs: list[dict]) -> list[dict]:
-    """The records that stand after resumes: a resumed start from step S replaces all after S."""
-    kept: list[dict] = []
-    for record in recs:
-        if record["event"] == "start" and record.get("resumed_from") is not None:
-            kept = [r for r in kept if r.get("step", 0) <= record["resumed_from"] or r["event"] == "start"]
-        kept.append(record)
-    return kept
 
 
 def test_run_killed_with_sigkill_then_resumed_equals_the_uninterrupted_one(killed_pair):

@@ -148,13 +148,20 @@ def stray():
             pass
 
 
-def test_tmux_kill_session_leaves_the_run_training_and_no_app(tmp_path, tmux, stray):
+def start_run_in_tmux(tmp_path, tmux, stray):
+    """The app in a tmux session training a run: (the app, its run dir, the training process)."""
     runs = tmp_path / "runs"
     app = tmux.start_app(app_env(tmp_path), *RUN_ARGS, "--runs-dir", str(runs))
     run_dir = the_run(runs)
     training, parent = training_and_app(run_dir)
     assert parent.pid == app.pid
     stray += [training, app]
+    return app, run_dir, training
+
+
+def test_tmux_kill_session_leaves_the_run_training_and_no_app(tmp_path, tmux, stray):
+    app, run_dir, training = start_run_in_tmux(tmp_path, tmux, stray)
+    runs = run_dir.parent
     assert os.getsid(training.pid) == training.pid != os.getsid(app.pid)  # its own session
     tmux("kill-session", "-t", "app")
     wait_until(lambda: gone(app), GONE_WITHIN_S, what="the app to be gone")
@@ -176,12 +183,7 @@ def test_tmux_kill_session_leaves_the_run_training_and_no_app(tmp_path, tmux, st
 
 
 def test_sighup_to_the_app_leaves_the_run_training(tmp_path, tmux, stray):
-    runs = tmp_path / "runs"
-    app = tmux.start_app(app_env(tmp_path), *RUN_ARGS, "--runs-dir", str(runs))
-    run_dir = the_run(runs)
-    training, parent = training_and_app(run_dir)
-    assert parent.pid == app.pid
-    stray += [training, app]
+    app, run_dir, training = start_run_in_tmux(tmp_path, tmux, stray)
     app.send_signal(signal.SIGHUP)
     wait_until(lambda: gone(app), GONE_WITHIN_S, what="the app to be gone")
     check_run_goes_on_then_stop_it(tmp_path, run_dir, training)

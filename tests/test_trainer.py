@@ -39,6 +39,21 @@ def strip_time(event):
         else {f: getattr(event, f) for f in event.__dataclass_fields__ if f not in ("time", "epoch_s")}
 
 
+def run_with_snapshots(cfg, tmp_path):
+    """Train `cfg` to the end, copying the weights at every epoch end: (trainer, end, events, epoch -> weights)."""
+    snapshots: dict[int, dict[str, torch.Tensor]] = {}
+    events: list = []
+
+    def sink(event):
+        events.append(event)
+        if isinstance(event, EpochEnded):
+            snapshots[event.epoch] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    trainer, _ = make_trainer(cfg, tmp_path, events=events)
+    trainer.emit = sink
+    return trainer, trainer.run(), events, snapshots
+
+
 def test_same_seed_same_metrics_twice(small_digits):
     cfg = small_digits()
     first = [strip_time(e) for e in epochs_of(make_trainer(cfg)[0].run() and make_trainer(cfg)[1])]
@@ -196,17 +211,7 @@ def test_best_weights_are_those_of_the_best_epoch(small_digits, tmp_path):
     still be the weights as they were at the end of the best epoch, not later ones."""
     cfg = small_digits("train.epochs=12", "early_stopping.patience=3", "early_stopping.restore_best=true",
                        "optim.lr=0.05", "schedule.name='constant'")
-    snapshots: dict[int, dict[str, torch.Tensor]] = {}
-    events: list = []
-
-    def sink(event):
-        events.append(event)
-        if isinstance(event, EpochEnded):
-            snapshots[event.epoch] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-
-    trainer, _ = make_trainer(cfg, tmp_path, events=events)
-    trainer.emit = sink
-    end = trainer.run()
+    trainer, end, events, snapshots = run_with_snapshots(cfg, tmp_path)
     improvements = [e.epoch for e in epochs_of(events) if e.early_stop and e.early_stop.wait == 0]
     assert len(improvements) >= 2 and end.best_epoch == improvements[-1]
     expected = snapshots[end.best_epoch]
@@ -269,17 +274,7 @@ def test_a_completed_run_with_restore_best_is_tested_with_the_best_epochs_weight
 
     cfg = small_digits("train.epochs=8", "early_stopping.enabled=true", "early_stopping.patience=100",
                        "early_stopping.restore_best=true", "optim.lr=0.1", "schedule.name='constant'")
-    snapshots: dict[int, dict[str, torch.Tensor]] = {}
-    events: list = []
-
-    def sink(event):
-        events.append(event)
-        if isinstance(event, EpochEnded):
-            snapshots[event.epoch] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-
-    trainer, _ = make_trainer(cfg, tmp_path, events=events)
-    trainer.emit = sink
-    end = trainer.run()
+    trainer, end, events, snapshots = run_with_snapshots(cfg, tmp_path)
     assert end.status == "completed" and end.best_epoch < 8  # the best is not the last epoch
     for name, tensor in snapshots[end.best_epoch].items():
         assert torch.equal(trainer.model.state_dict()[name], tensor), name

@@ -30,15 +30,6 @@ RUNS = FIXTURES / "runs"
 FAKE_TRAINER = FIXTURES / "fake_trainer.py"
 
 
-@pytest.fixture(autouse=True)
-def runtime_dir(tmp_path, monkeypatch) -> Path:
-    """The app's temp files go to a private `$XDG_RUNTIME_DIR` of the test's own."""
-    runtime = tmp_path / "xdg-runtime"
-    runtime.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    return runtime
-
-
 def load_fake_trainer():
     spec = importlib.util.spec_from_file_location("fake_trainer", FAKE_TRAINER)
     module = importlib.util.module_from_spec(spec)
