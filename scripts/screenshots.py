@@ -3,7 +3,7 @@
     python scripts/screenshots.py [--out screenshots]
 
 setup.svg (80x24), monitor-running.svg and monitor-paused.svg (120x40, the paused one after an
-LR change to 3e-4), monitor-paused-80x24.svg and lr-dialog.svg. Takes about half a minute:
+LR change to 3e-4), monitor-paused-80x24.svg, lr-dialog.svg and quit-dialog.svg (q on a live run). Takes about half a minute:
 digits-mlp trains in a child process, steered with the real keys.
 """
 
@@ -68,8 +68,9 @@ async def monitor_screens(out: Path, runs: Path) -> None:
         await pilot.pause(0.5)
         save(app, out, "monitor-paused-80x24.svg")
         await pilot.press("q")
-        await pilot.pause(0.2)
-        await pilot.press("y")
+        await pilot.pause(0.3)
+        save(app, out, "quit-dialog.svg")
+        await pilot.press("s")  # stop the run (with a checkpoint); enter would leave it running
         await wait_until(pilot, lambda: not screen.child.running, 60, "the run to stop")
 
 
