@@ -88,8 +88,7 @@ def parse_lines(chunk: str | bytes | bytearray) -> list[dict[str, Any]]:
     """The records of complete lines; a line that is not a JSON object is skipped.
 
     Lines end at "\n" only: a raw U+2028 inside a string (JSON allows it) is not a line end."""
-    lines = chunk.split("\n" if isinstance(chunk, str) else b"\n")
-    return [record for record in map(_parse_line, lines) if record is not None]
+    return list(_records_of(chunk.split("\n" if isinstance(chunk, str) else b"\n")))
 
 
 def _parse_line(line: str | bytes) -> dict[str, Any] | None:
@@ -100,6 +99,11 @@ def _parse_line(line: str | bytes) -> dict[str, Any] | None:
     except _DECODE_ERRORS:
         return None
     return record if isinstance(record, dict) else None
+
+
+def _records_of(lines: Iterable[str | bytes]) -> Iterator[dict[str, Any]]:
+    """The records of `lines` (an empty object `{}` is one too: not falsy-filtered away)."""
+    return (record for record in map(_parse_line, lines) if record is not None)
 
 
 def read_records(run_dir: Path) -> list[dict[str, Any]]:
@@ -139,7 +143,7 @@ def last_record(run_dir: Path, window: int = 4096) -> dict[str, Any] | None:
                 start = max(0, size - window)
                 handle.seek(start)
                 lines = handle.read(size - start).split(b"\n")[1 if start else 0:-1]  # whole lines only
-                record = next(filter(None, map(_parse_line, reversed(lines))), None)
+                record = next(_records_of(reversed(lines)), None)
                 if record is not None or not start:
                     return record
                 window *= 2
@@ -207,7 +211,7 @@ def scan_records(path: Path, events: Iterable[str]) -> Iterator[dict[str, Any]]:
             for buffer, begin, end in _spans(handle, 0, None):
                 if searchable:
                     lines = [match.group(1) for match in pattern.finditer(buffer, begin, end)]
-                    yield from filter(None, map(_parse_line, lines))
+                    yield from _records_of(lines)
                 else:
                     yield from (r for r in parse_lines(buffer[begin + 1:end]) if r.get("event") in wanted)
     except OSError:  # missing, or another user's private run
