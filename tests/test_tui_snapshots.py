@@ -15,7 +15,7 @@ import pytest
 from nntui.tui.app import create_app
 
 RUNS = Path(__file__).parent / "fixtures" / "runs"
-SIZES = [(80, 24), (120, 40)]
+SIZES = [(80, 24), (120, 40), (200, 50)]
 
 
 def replayed(until: str):
@@ -41,21 +41,19 @@ def test_setup_screen(snap_compare, tmp_path, size):
     assert snap_compare(create_app(mode="setup", runs_dir=tmp_path), terminal_size=size)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
-def test_monitor_finished_run(snap_compare, size):
-    app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / "digits-mlp-complete")
-    assert snap_compare(app, terminal_size=size, run_before=replayed("early-stopped"))
+MONITOR_CASES = {  # fixture run -> the status the monitor reaches when it has replayed it
+    "digits-mlp-running": "running",
+    "digits-mlp-paused": "paused",
+    "digits-mlp-diverged": "diverged (paused)",
+    "digits-mlp-complete": "early-stopped",
+}
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
-def test_monitor_paused_run(snap_compare, size):
-    app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / "digits-mlp-paused")
-    assert snap_compare(app, terminal_size=size, run_before=replayed("paused"))
-
-
-def test_monitor_diverged_run(snap_compare):
-    app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / "digits-mlp-diverged")
-    assert snap_compare(app, terminal_size=(80, 24), run_before=replayed("diverged (paused)"))
+@pytest.mark.parametrize("run", list(MONITOR_CASES))
+def test_monitor(snap_compare, run, size):
+    app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / run)
+    assert snap_compare(app, terminal_size=size, run_before=replayed(MONITOR_CASES[run]))
 
 
 def test_monitor_regression_run(snap_compare):
