@@ -98,6 +98,7 @@ class Trainer(Steering):
         self._paused_s = 0.0  # paused in this session
         self._epoch_paused_from = 0.0  # `_paused_s` when the epoch began
         self._epoch_lr = math.nan  # a per-batch schedule's LR at the epoch's last step
+        self._logged_lr = math.nan  # the LR of the step being logged
 
     # ------------------------------------------------------------------ state
 
@@ -305,8 +306,10 @@ class Trainer(Steering):
         progress.batch = 0
 
     def _before_logged_step(self) -> torch.Tensor:
-        """The gradient norms, and the weights noted for the update ratios (a log step, before its update)."""
+        """The gradient norms; the weights noted for the update ratios and the LR the step trains at
+        (a log step, before its update and a per-batch schedule's next LR)."""
         self.update_probe.before()
+        self._logged_lr = current_lr(self.optimizer)
         return self.probe.norms()
 
     def _log_step(self, norms: torch.Tensor) -> None:
@@ -324,7 +327,7 @@ class Trainer(Steering):
         if not math.isfinite(loss):
             self._diverged(f"the loss became {loss} by step {self.progress.step}")
         step, epoch = self.progress.step, self.progress.epoch
-        self.emit(StepLogged(step, epoch, loss, current_lr(self.optimizer), global_norm(grad_values),
+        self.emit(StepLogged(step, epoch, loss, self._logged_lr, global_norm(grad_values),
                              count / max(now - marked_time, 1e-9)))
         self.emit(GradNorms(step, tuple(zip(self.probe.names, grad_values)),
                             tuple(zip(self.probe.names, ratio_values))))
