@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 import sys
 import types
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import records, run_cli
 
+import nntui.tui as nntui_tui
 from nntui.engine.events import SystemSampled, from_record, to_record
 from nntui.engine.system import SystemSampler
 from nntui.records import parse_lines, record_line
@@ -97,3 +99,54 @@ def test_on_cuda_without_nvidia_ml_py_the_memory_is_there_and_the_utilisation_is
     first, second = sampler.sample(step=1), sampler.sample(step=2)
     assert first.gpu_util is None and first.gpu_mem_allocated == 3 * 2**20 and first.gpu_mem_peak == 5 * 2**20
     assert second.gpu_util is None and ("utilization", torch.device("cuda")) not in fake_cuda
+
+
+# ------------------------------------------------------------------------------- the pane
+
+
+def pane_app():
+    from textual.app import App, ComposeResult
+
+    from nntui.tui.system_pane import SystemPane
+
+    class PaneApp(App):
+        CSS_PATH = str(Path(nntui_tui.__file__).with_name("system_pane.tcss"))
+
+        def compose(self) -> ComposeResult:
+            yield SystemPane(id="system")
+
+    return PaneApp()
+
+
+def pane_text(pane) -> str:
+    return str(pane.content)
+
+
+async def test_the_system_pane_shows_cpu_and_memory_and_says_there_is_no_gpu():
+    app = pane_app()
+    async with app.run_test(size=(80, 6)) as pilot:
+        pane = app.query_one("#system")
+        assert "no sample yet" in pane_text(pane)
+        sample = SystemSampled(cpu_percent=93.6, rss_bytes=412 * 2**20, step=5)
+        assert pane.show(sample, "cpu") is True
+        await pilot.pause()
+        text = pane_text(pane)
+        assert "CPU 94%" in text and "RSS 412 MB" in text
+        assert [line for line in text.splitlines() if "GPU" in line] == ["no GPU in use (training on cpu)"]
+        assert pane.show(sample, "cpu") is False  # nothing changed: nothing redrawn
+        assert pane.show(SystemSampled(cpu_percent=50.0, rss_bytes=2**30, step=9), "cpu") is True
+        assert "CPU 50%" in pane_text(pane) and "RSS 1.0 GB" in pane_text(pane)
+
+
+async def test_the_system_pane_shows_the_gpu_on_cuda():
+    app = pane_app()
+    async with app.run_test(size=(100, 6)) as pilot:
+        pane = app.query_one("#system")
+        pane.show(SystemSampled(cpu_percent=101.0, rss_bytes=3 * 2**30, gpu_util=87.0, gpu_mem_allocated=2**30,
+                                gpu_mem_reserved=2 * 2**30, gpu_mem_peak=int(1.5 * 2**30), step=1), "cuda:0")
+        await pilot.pause()
+        text = pane_text(pane)
+        assert "GPU 87%" in text and "1.0 GB allocated" in text and "2.0 GB reserved" in text and "1.5 GB peak" in text
+        assert "no GPU" not in text and "nvidia-ml-py" not in text
+        pane.show(SystemSampled(cpu_percent=1.0, rss_bytes=1, gpu_mem_allocated=5, step=2), "cuda:0")
+        assert "GPU –%" in pane_text(pane) and "nvidia-ml-py" in pane_text(pane)
