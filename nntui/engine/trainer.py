@@ -124,7 +124,7 @@ class Trainer(Steering):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
+        self.schedule.load_state_dict(state["schedule"], steps_done=int(state["progress"]["step"]))
         self.early.load_state_dict(state["early_stopping"])
         checkpoints.set_rng_state(state["rng"])
         p = state["progress"]
