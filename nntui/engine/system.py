@@ -52,9 +52,13 @@ class SystemSampler:
         if not self._cuda:
             return {}
         cuda = torch.cuda
-        return {"gpu_util": self._gpu_util(), "gpu_mem_allocated": int(cuda.memory_allocated(self.device)),
-                "gpu_mem_reserved": int(cuda.memory_reserved(self.device)),
-                "gpu_mem_peak": int(cuda.max_memory_allocated(self.device))}
+        try:
+            memory = {"gpu_mem_allocated": int(cuda.memory_allocated(self.device)),
+                      "gpu_mem_reserved": int(cuda.memory_reserved(self.device)),
+                      "gpu_mem_peak": int(cuda.max_memory_allocated(self.device))}
+        except RuntimeError:  # a CUDA context broken by the error that is ending the run
+            memory = {}
+        return {"gpu_util": self._gpu_util(), **memory}
 
     def _gpu_util(self) -> float | None:
         """The GPU's utilisation in percent from NVML, or None without nvidia-ml-py (or a driver

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -256,7 +257,8 @@ class Trainer(Steering):
     def _end(self, status: str, reason: str, test: Evaluation | None = None, error: str | None = None) -> RunEnded:
         metrics = test.as_dict("test") if test else {}
         if self.system.due(time.monotonic()) or not self.system.taken:
-            self._sample_system()  # a short run has one too
+            with contextlib.suppress(OSError):  # the writer keeps its error; the end record must come
+                self._sample_system()  # a short run has one too
         end = RunEnded(status=status, epoch=min(self.progress.last_epoch, self.cfg.train.epochs),
                        step=self.progress.step, best_epoch=self.early.best_epoch, best=self.early.best,
                        wall_s=round(self._wall_s(), 3), error=error, reason=reason,
