@@ -31,7 +31,7 @@ def test_a_run_writes_system_records_with_sane_values(tmp_path):
         assert math.isfinite(sample["cpu_percent"]) and 0 <= sample["cpu_percent"] <= 100 * 64
         assert 20 * 2**20 < sample["rss_bytes"] < 64 * 2**30  # torch alone takes more than 20 MB
         assert 0 <= sample["step"] <= end["step"]
-        assert sample["gpu_util"] is None and sample["gpu_mem_allocated"] is None  # no GPU on a CPU run
+        assert not any(key.startswith("gpu_") for key in sample)  # no GPU on a CPU run
         event = from_record(sample)
         assert isinstance(event, SystemSampled) and event.rss_bytes == sample["rss_bytes"]
 

@@ -159,8 +159,9 @@ Event = Union[RunStarted, StepLogged, GradNorms, EpochEnded, ControlApplied, Che
               SystemSampled]
 EVENT_TYPES: dict[str, type] = {cls.EVENT: cls for cls in Event.__args__}  # type: ignore[attr-defined]
 
-# Metric keys that only one task has: left out of a record rather than written as null.
-_TASK_KEYS = {"train_acc", "val_acc", "val_mae", "val_r2", "test_acc", "test_mae", "test_r2"}
+# Keys that only one task, or only a run on CUDA, has: left out of a record rather than written as null.
+_TASK_KEYS = {"train_acc", "val_acc", "val_mae", "val_r2", "test_acc", "test_mae", "test_r2",
+              "gpu_util", "gpu_mem_allocated", "gpu_mem_reserved", "gpu_mem_peak"}
 _NAMED_VALUES = {"norms", "update_ratios"}  # (name, value) pairs, written as a JSON object
 
 
