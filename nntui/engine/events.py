@@ -159,9 +159,9 @@ Event = Union[RunStarted, StepLogged, GradNorms, EpochEnded, ControlApplied, Che
               SystemSampled]
 EVENT_TYPES: dict[str, type] = {cls.EVENT: cls for cls in Event.__args__}  # type: ignore[attr-defined]
 
-# Keys that only one task, or only a run on CUDA, has: left out of a record rather than written as null.
-_TASK_KEYS = {"train_acc", "val_acc", "val_mae", "val_r2", "test_acc", "test_mae", "test_r2",
-              "gpu_util", "gpu_mem_allocated", "gpu_mem_reserved", "gpu_mem_peak"}
+# Keys that only one task, a run on CUDA or a divergence has: left out of a record rather than written as null.
+_OMITTED_WHEN_NONE = {"train_acc", "val_acc", "val_mae", "val_r2", "test_acc", "test_mae", "test_r2",
+                      "gpu_util", "gpu_mem_allocated", "gpu_mem_reserved", "gpu_mem_peak", "restored_step"}
 _NAMED_VALUES = {"norms", "update_ratios"}  # (name, value) pairs, written as a JSON object
 
 
@@ -170,7 +170,7 @@ def to_record(event: Event) -> dict[str, Any]:
     record: dict[str, Any] = {"event": event.EVENT}
     for name in _field_names(type(event)):
         value = getattr(event, name)
-        if value is None and name in _TASK_KEYS:
+        if value is None and name in _OMITTED_WHEN_NONE:
             continue
         if isinstance(value, EarlyStopStatus):
             value = dataclasses.asdict(value)
