@@ -24,7 +24,8 @@ class StopRequested(Exception):
 
 
 class Steering:
-    """A mixin of `Trainer` (engine/trainer.py), which holds the state used here."""
+    """A mixin of `Trainer` (engine/trainer.py), which holds the state used here (and whose
+    `save_checkpoint` and `_new_epoch_sums` are called)."""
 
     paused: bool
     controls: Controls
