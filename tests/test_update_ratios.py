@@ -31,9 +31,9 @@ def test_the_probe_gives_lr_times_grad_over_weight_for_one_sgd_step():
     model(torch.randn(16, 5)).square().mean().backward()
     weights = {name: p.detach().clone() for name, p in model.named_parameters()}
     grads = {name: p.grad.clone() for name, p in model.named_parameters()}
-    probe = UpdateRatioProbe(model)
+    probe = UpdateRatioProbe(model, cost_share=math.inf)  # measured whenever asked
     for _ in range(2):  # the second time through reuses the probe's buffers
-        probe.before()
+        assert probe.before()
         optimizer.step()
         expected = plain_sgd_ratios(weights, grads, 0.05)
         assert probe.ratios().tolist() == pytest.approx(list(expected.values()), rel=1e-5)
@@ -45,11 +45,24 @@ def test_weights_that_were_zero_have_no_ratio():
     nn.init.zeros_(model.bias)
     model(torch.ones(4, 3)).sum().backward()
     probe = UpdateRatioProbe(model)
-    probe.before()
+    assert probe.before()  # the first time, always
     torch.optim.SGD(model.parameters(), lr=0.1).step()
     weight, bias = probe.ratios().tolist()
     assert weight > 0 and math.isnan(bias)
-    assert all(math.isnan(value) for value in probe.ratios().tolist())  # no `before`: nothing measured
+    assert probe.ratios() is None  # no `before` since: nothing measured
+
+
+def test_measurements_take_at_most_their_share_of_the_time():
+    model = nn.Linear(3, 2)
+    model(torch.ones(4, 3)).sum().backward()
+    times = iter([0.0, 1.0,  # the first `before`, taking 1 s
+                  1.0, 2.0,  # its `ratios`, 1 s more: 2 s a measurement
+                  50.0,  # 50 s on: 1% of that is less than 2 s, so nothing is measured
+                  300.0, 300.5, 300.5, 301.0])  # 300 s on: 3 s, due again
+    probe = UpdateRatioProbe(model, cost_share=0.01, clock=lambda: next(times))
+    assert probe.before() and probe.ratios() is not None
+    assert not probe.before() and probe.ratios() is None
+    assert probe.before() and probe.ratios() is not None
 
 
 def test_the_trainer_emits_the_ratios_of_its_logged_steps(small_digits):
@@ -60,6 +73,7 @@ def test_the_trainer_emits_the_ratios_of_its_logged_steps(small_digits):
     model = build_model(cfg.model, data.input_shape, data.num_outputs)
     events: list = []
     trainer = Trainer(cfg, data, model, CPU, events.append)
+    trainer.update_probe.cost_share = math.inf  # at every log step, however fast the steps
     expected: dict[int, dict[str, float]] = {}
 
     def before_step(_optimizer, _args, _kwargs):
@@ -81,3 +95,5 @@ def test_the_trainer_emits_the_ratios_of_its_logged_steps(small_digits):
     record = to_record(logged[-1])
     assert record["update_ratios"] == dict(logged[-1].update_ratios)
     assert from_record(record) == logged[-1]
+    unmeasured = GradNorms(9, logged[-1].norms)
+    assert "update_ratios" not in to_record(unmeasured) and from_record(to_record(unmeasured)) == unmeasured

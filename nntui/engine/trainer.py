@@ -319,8 +319,9 @@ class Trainer(Steering):
         (marked_loss, marked_count), marked_time = self._log_mark
         current_loss, current_count = self._epoch_sums.running_total()
         interval_loss = difference(current_loss, marked_loss, like=norms)
+        ratios = self.update_probe.ratios()  # None when not measured at this step
         values = torch.cat([interval_loss.reshape(1), norms.to(interval_loss),
-                            self.update_probe.ratios().to(interval_loss)]).tolist()
+                            *([] if ratios is None else [ratios.to(interval_loss)])]).tolist()
         now = self._last_log_s = time.monotonic()
         self._log_mark = ((current_loss, current_count), now)
         count = current_count - marked_count
