@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import IO, Any
+from typing import IO, Any, Callable
 
 from nntui.engine.events import ControlApplied, EpochEnded, Event, RunEnded, RunStarted, StepLogged
 
@@ -31,6 +31,8 @@ def epoch_line(event: EpochEnded) -> str:
         if value is not None:
             parts.append(f"{key} {fmt(value)}")
     parts.append(f"lr {fmt(event.lr, '.3g')}")
+    if event.paused_s:
+        parts.append(f"paused {event.paused_s:.1f}s")
     if event.early_stop is not None:
         es = event.early_stop
         parts.append(f"early_stop {es.wait}/{es.patience} (best {fmt(es.best)} @ epoch {es.best_epoch})")
@@ -45,31 +47,43 @@ def end_line(event: RunEnded) -> str:
             parts.append(f"{key} {fmt(value)}")
     if event.best is not None:
         parts.append(f"best {fmt(event.best)} @ epoch {event.best_epoch}")
-    parts.append(f"wall {event.wall_s:.1f}s")
+    parts.append(f"wall {event.wall_s:.1f}s" + (f" (and {event.paused_s:.1f}s paused)" if event.paused_s else ""))
     if event.error:
         parts.append(f"error: {event.error}")
     return "  ".join(parts)
 
 
 class EtaClock:
-    """Estimates the time left from the steps done since this process started."""
+    """Estimates the time left from the steps done since this process started, pauses left out."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.total_steps = 0
+        self.clock = clock
         self._first: tuple[float, int] | None = None
+        self._paused_s = 0.0  # since the first step
+        self._paused_at: float | None = None
 
     def start(self, event: RunStarted) -> None:
         self.total_steps = event.epochs * event.steps_per_epoch
 
+    def control(self, event: ControlApplied) -> None:
+        """A pause stops the clock (a divergence's too); a resume starts it again."""
+        if event.action == "pause" and self._paused_at is None:
+            self._paused_at = self.clock()
+        elif event.action == "resume" and self._paused_at is not None:
+            if self._first is not None:
+                self._paused_s += self.clock() - max(self._paused_at, self._first[0])
+            self._paused_at = None
+
     def eta(self, step: int) -> float | None:
-        now = time.monotonic()
+        now = self.clock()
         if self._first is None:
             self._first = (now, step)
             return None
         t0, s0 = self._first
         if step <= s0:
             return None
-        return (now - t0) / (step - s0) * max(self.total_steps - step, 0)
+        return (now - t0 - self._paused_s) / (step - s0) * max(self.total_steps - step, 0)
 
 
 class PlainConsole:
@@ -102,6 +116,7 @@ class PlainConsole:
         elif isinstance(event, EpochEnded):
             self._print(epoch_line(event))
         elif isinstance(event, ControlApplied):
+            self.clock.control(event)
             self._print(f"control {event.action} ({event.source}): {event.message}")
         elif isinstance(event, RunEnded):
             self._print(end_line(event))

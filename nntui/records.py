@@ -25,7 +25,7 @@ from nntui.fs import RunDir
 METRICS = RunDir.METRICS
 NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 EVENT_FIRST = b'{"event":'  # how every line starts: the byte searches rely on it
-SAMPLED_EVENTS = ("step", "grad_norms")  # the periodic records: a sample of them draws the same curves
+SAMPLED_EVENTS = ("step", "grad_norms", "system")  # the periodic records: a sample of them draws the same curves
 CHUNK_BYTES = 8 * 1024 * 1024
 SAMPLE_OVER_BYTES = 4 * 1024 * 1024  # a backlog larger than this is caught up with by sampling
 SAMPLES = 4096  # about how many records of each sampled event a catch-up decodes

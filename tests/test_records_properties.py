@@ -159,7 +159,7 @@ def test_a_sampled_catch_up_keeps_every_record_but_the_periodic_ones(tmp_path, i
     every = parse_lines(text)
     with mock.patch.object(records_module, "CHUNK_BYTES", chunk):
         sampled = RecordTail(fresh(tmp_path, text), sample_over, samples, exact_tail).poll()
-    periodic = ("step", "grad_norms")
+    periodic = records_module.SAMPLED_EVENTS
     others = [r for r in every if r["event"] not in periodic and isinstance(r["event"], str)]  # no `event`: no record
     assert [r for r in sampled if r.get("event") not in periodic] == others
     assert all(record in every for record in sampled)

@@ -228,7 +228,8 @@ def test_best_weights_are_those_of_the_best_epoch(small_digits, tmp_path):
 ])
 def test_per_batch_schedules_move_the_lr_within_an_epoch(small_digits, schedule):
     """onecycle and warmup act after every batch: the step records of one epoch see the LR move
-    as torch's schedulers move it (the trainer skips the per-batch call only when it does nothing)."""
+    as torch's schedulers move it (the trainer skips the per-batch call only when it does nothing);
+    a step record has the LR that step trained at, set after the step before it."""
     cfg = small_digits("train.epochs=2", *schedule)
     trainer, events = make_trainer(cfg)
     reference = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optim.lr)
@@ -240,7 +241,7 @@ def test_per_batch_schedules_move_the_lr_within_an_epoch(small_digits, schedule)
     trainer.run()
     logged = [(e.step, e.lr) for e in events if isinstance(e, StepLogged) and e.epoch == 1]
     assert len(logged) > 3 and len({lr for _, lr in logged}) == len(logged)  # a new LR at every record
-    assert all(lr == pytest.approx(lrs[step], rel=1e-12) for step, lr in logged)
+    assert all(lr == pytest.approx(lrs[step - 1], rel=1e-12) for step, lr in logged)
 
 
 def test_validation_runs_in_evaluation_mode_and_training_in_training_mode(small_digits):

@@ -76,6 +76,9 @@ class GradNorms:
     EVENT: ClassVar[str] = "grad_norms"
     step: int
     norms: tuple[tuple[str, float], ...]
+    # parameter name -> ||update|| / ||weights before it|| of the logged step (NaN for weights that
+    # were 0); empty when not measured at this step (engine/gradients.py: at most ~0.2% of the time)
+    update_ratios: tuple[tuple[str, float], ...] = ()
     time: float = field(default_factory=_now)
 
 
@@ -92,7 +95,8 @@ class EpochEnded:
     val_mae: float | None = None
     val_r2: float | None = None
     early_stop: EarlyStopStatus | None = None
-    epoch_s: float = 0.0  # wall seconds from the epoch's first step to its end (validation, pauses included)
+    epoch_s: float = 0.0  # seconds from the epoch's first step to its end: validation in, pauses out
+    paused_s: float = 0.0  # seconds the run was paused during the epoch
     time: float = field(default_factory=_now)
 
 
@@ -102,8 +106,9 @@ class ControlApplied:
     step: int
     action: str  # pause, resume, stop, checkpoint, lr
     value: float | str | None
-    source: str  # tui, ctl, signal, resume
+    source: str  # tui, ctl, signal, resume, divergence
     message: str = ""
+    restored_step: int | None = None  # divergence: the step whose weights were restored (counters go on)
     time: float = field(default_factory=_now)
 
 
@@ -129,17 +134,36 @@ class RunEnded:
     test_acc: float | None = None
     test_mae: float | None = None
     test_r2: float | None = None
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # seconds the run trained, over all its sessions: pauses left out
     error: str | None = None
     reason: str = ""
+    paused_s: float = 0.0  # seconds the run was paused, over all its sessions
     time: float = field(default_factory=_now)
 
 
-Event = Union[RunStarted, StepLogged, GradNorms, EpochEnded, ControlApplied, CheckpointSaved, RunEnded]
+@dataclass(frozen=True, slots=True)
+class SystemSampled:
+    """The training process's load, sampled every few seconds (`engine/system.py`)."""
+
+    EVENT: ClassVar[str] = "system"
+    cpu_percent: float  # of one core: above 100 with several busy threads
+    rss_bytes: int
+    gpu_util: float | None = None  # percent, from NVML (the optional nvidia-ml-py)
+    gpu_mem_allocated: int | None = None
+    gpu_mem_reserved: int | None = None
+    gpu_mem_peak: int | None = None  # the most allocated at once since the process started
+    step: int = 0
+    time: float = field(default_factory=_now)
+
+
+Event = Union[RunStarted, StepLogged, GradNorms, EpochEnded, ControlApplied, CheckpointSaved, RunEnded,
+              SystemSampled]
 EVENT_TYPES: dict[str, type] = {cls.EVENT: cls for cls in Event.__args__}  # type: ignore[attr-defined]
 
-# Metric keys that only one task has: left out of a record rather than written as null.
-_TASK_KEYS = {"train_acc", "val_acc", "val_mae", "val_r2", "test_acc", "test_mae", "test_r2"}
+# Keys that only one task, a run on CUDA or a divergence has: left out of a record rather than written as null.
+_OMITTED_WHEN_NONE = {"train_acc", "val_acc", "val_mae", "val_r2", "test_acc", "test_mae", "test_r2",
+                      "gpu_util", "gpu_mem_allocated", "gpu_mem_reserved", "gpu_mem_peak", "restored_step"}
+_NAMED_VALUES = {"norms", "update_ratios"}  # (name, value) pairs, written as a JSON object
 
 
 def to_record(event: Event) -> dict[str, Any]:
@@ -147,11 +171,11 @@ def to_record(event: Event) -> dict[str, Any]:
     record: dict[str, Any] = {"event": event.EVENT}
     for name in _field_names(type(event)):
         value = getattr(event, name)
-        if value is None and name in _TASK_KEYS:
+        if value is None and name in _OMITTED_WHEN_NONE or value == () and name == "update_ratios":
             continue
         if isinstance(value, EarlyStopStatus):
             value = dataclasses.asdict(value)
-        elif name == "norms":
+        elif name in _NAMED_VALUES:
             value = dict(value)
         elif isinstance(value, tuple):
             value = list(value)
@@ -234,8 +258,8 @@ def _union_decoder(args: tuple[Any, ...]) -> Callable[[Any], Any]:
 
 
 def _tuple_decoder(args: tuple[Any, ...]) -> Callable[[Any], Any]:
-    """`tuple[X, ...]` from a list (items that do not fit are dropped; `norms` comes as a
-    dict: its items); `tuple[X, Y]` from a pair."""
+    """`tuple[X, ...]` from a list (items that do not fit are dropped; `norms` and
+    `update_ratios` come as a dict: its items); `tuple[X, Y]` from a pair."""
     if len(args) == 2 and args[1] is Ellipsis:
         item = _decoder(args[0])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import warnings
 from typing import Any
 
 import torch
@@ -114,11 +116,45 @@ class LRSchedule:
             "warmup": self.warmup.state_dict() if self.warmup is not None else None,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], steps_done: int | None = None) -> None:
+        """The state of `state_dict`, `steps_done` steps into the run. A run continued for more (or
+        fewer) epochs than it was planned for keeps the horizon planned now: cosine and onecycle
+        run over the run's new length, from where it stands (their LR as if planned so from the
+        start), not past their end."""
+        planned = self._horizon()
         if self.main is not None and state.get("main") is not None:
             self.main.load_state_dict(state["main"])
         if self.warmup is not None and state.get("warmup") is not None:
             self.warmup.load_state_dict(state["warmup"])
+        if planned and self._horizon() != planned:
+            self._replan(planned, steps_done)
+
+    def _horizon(self) -> dict[str, Any]:
+        """The main scheduler's attributes that depend on the run's length (none for most)."""
+        if isinstance(self.main, lr_scheduler.CosineAnnealingLR):
+            return {"T_max": self.main.T_max}
+        if isinstance(self.main, lr_scheduler.OneCycleLR):
+            return {"total_steps": self.main.total_steps, "_schedule_phases": copy.deepcopy(self.main._schedule_phases)}
+        return {}
+
+    def _replan(self, horizon: dict[str, Any], steps_done: int | None) -> None:
+        """Put `horizon` back into the main scheduler and set the LR its closed form gives now."""
+        main = self.main
+        for name, value in horizon.items():
+            setattr(main, name, value)
+        if isinstance(main, lr_scheduler.OneCycleLR) and steps_done is not None:
+            main.last_epoch = steps_done  # `after_batch` held it at the old end, a step short
+        if isinstance(main, lr_scheduler.CosineAnnealingLR) and self.warmup is not None \
+                and self.warmup.last_epoch < self.warmup_steps:
+            return  # still warming up: the cosine starts from its base LR as planned
+        if isinstance(main, lr_scheduler.OneCycleLR) and main.last_epoch > main.total_steps:
+            return  # past the new end already: nothing is left to train
+        with warnings.catch_warnings():  # get_lr outside step() warns; here it is the point
+            warnings.simplefilter("ignore")
+            lrs = main._get_closed_form_lr() if isinstance(main, lr_scheduler.CosineAnnealingLR) else main.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        main._last_lr = list(lrs)
 
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -32,23 +33,17 @@ from nntui.engine.events import (
     StepLogged,
 )
 from nntui.engine.failures import one_line
-from nntui.engine.gradients import GradNormProbe, global_norm
+from nntui.engine.gradients import GradNormProbe, UpdateRatioProbe, global_norm
 from nntui.engine.modes import ModeSwitch
 from nntui.engine.optim import LRSchedule, build_optimizer, current_lr
 from nntui.engine.regularization import build_penalty
+from nntui.engine.steering import Diverged, Steering, StopRequested
+from nntui.engine.system import SystemSampler
 from nntui.fs import RunDir
 
 Emit = Callable[[Event], None]
 SAVE_COST_SHARE = 0.005  # epoch-end checkpoints take at most about this share of the training time
 CHECKPOINT_FILES = {"last": RunDir.LAST, "best": RunDir.BEST}  # a checkpoint's kind -> its file
-
-
-class Diverged(Exception):
-    """The loss or a validation metric became NaN or infinite."""
-
-
-class StopRequested(Exception):
-    """A `stop` command arrived; the loop unwinds to save and end."""
 
 
 @dataclass
@@ -58,7 +53,8 @@ class Progress:
     epoch: int = 1
     batch: int = 0
     step: int = 0
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # trained, over the earlier sessions (pauses left out)
+    paused_s: float = 0.0  # paused, over the earlier sessions
 
     @property
     def last_epoch(self) -> int:
@@ -66,7 +62,7 @@ class Progress:
         return self.epoch if self.batch else self.epoch - 1
 
 
-class Trainer:
+class Trainer(Steering):
     """Trains `model` on `data` as `cfg` says, emitting events and obeying commands at step boundaries."""
 
     def __init__(self, cfg: RunConfig, data: Any, model: nn.Module, device: torch.device, emit: Emit,
@@ -82,6 +78,8 @@ class Trainer:
         self.schedule = LRSchedule(self.optimizer, cfg, len(data.train))
         self.penalty = build_penalty(model, cfg.regularization)
         self.probe = GradNormProbe(model)
+        self.update_probe = UpdateRatioProbe(model)
+        self.system = SystemSampler(device)
         self.modes = ModeSwitch(model)
         self._trained_params = [p for p in model.parameters() if p.requires_grad]  # once: a walk over the modules costs ~80 µs
         self.early = EarlyStopping.from_config(cfg.early_stopping)
@@ -97,6 +95,11 @@ class Trainer:
         self.phase = "starting"  # what the loop is doing, for an out-of-memory message
         self._last_log_s = -math.inf
         self._epoch_started = time.monotonic()
+        self._log_mark: tuple[tuple[torch.Tensor | None, int], float] = ((None, 0), self._epoch_started)
+        self._paused_s = 0.0  # paused in this session
+        self._epoch_paused_from = 0.0  # `_paused_s` when the epoch began
+        self._epoch_lr = math.nan  # a per-batch schedule's LR at the epoch's last step
+        self._logged_lr = math.nan  # the LR of the step being logged
 
     # ------------------------------------------------------------------ state
 
@@ -114,7 +117,7 @@ class Trainer:
             "early_stopping": self.early.state_dict(),
             "rng": checkpoints.rng_state(),
             "progress": {"epoch": progress.epoch, "batch": progress.batch, "step": progress.step,
-                         "wall_s": self._wall_s()},
+                         "wall_s": self._wall_s(), "paused_s": self._total_paused_s()},
             "epoch_sums": self._epoch_sums.to_state(),
             "config": self._config_dict,
         }
@@ -122,13 +125,14 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
+        self.schedule.load_state_dict(state["schedule"], steps_done=int(state["progress"]["step"]))
         self.early.load_state_dict(state["early_stopping"])
         checkpoints.set_rng_state(state["rng"])
         p = state["progress"]
-        self.progress = Progress(int(p["epoch"]), int(p["batch"]), int(p["step"]), float(p["wall_s"]))
+        self.progress = Progress(int(p["epoch"]), int(p["batch"]), int(p["step"]), float(p["wall_s"]),
+                                 float(p.get("paused_s", 0.0)))
         self._epoch_sums = EpochSums.from_state(state["epoch_sums"], self.device, self.task == "classification")
-        self._session_start = time.monotonic()
+        self._session_start, self._paused_s = time.monotonic(), 0.0
 
     def resume_from(self, path: Path) -> None:
         """Continue from a checkpoint written by `state_dict` (CheckpointError for one that is not)."""
@@ -144,7 +148,11 @@ class Trainer:
         self.best.weights = best_weights
 
     def _wall_s(self) -> float:
-        return self.progress.wall_s + (time.monotonic() - self._session_start)
+        """Seconds trained over all sessions, pauses left out."""
+        return self.progress.wall_s + (time.monotonic() - self._session_start) - self._paused_s
+
+    def _total_paused_s(self) -> float:
+        return self.progress.paused_s + self._paused_s
 
     def save_checkpoint(self, kind: str = "last") -> Path | None:
         """Write the `kind` checkpoint (last.pt comes with best.pt when the best epoch is not written
@@ -248,9 +256,13 @@ class Trainer:
 
     def _end(self, status: str, reason: str, test: Evaluation | None = None, error: str | None = None) -> RunEnded:
         metrics = test.as_dict("test") if test else {}
+        if self.system.due(time.monotonic()) or not self.system.taken:
+            with contextlib.suppress(OSError):  # the writer keeps its error; the end record must come
+                self._sample_system()  # a short run has one too
         end = RunEnded(status=status, epoch=min(self.progress.last_epoch, self.cfg.train.epochs),
                        step=self.progress.step, best_epoch=self.early.best_epoch, best=self.early.best,
-                       wall_s=round(self._wall_s(), 3), error=error, reason=reason, **metrics)
+                       wall_s=round(self._wall_s(), 3), error=error, reason=reason,
+                       paused_s=round(self._total_paused_s(), 3), **metrics)
         self.emit(end)
         return end
 
@@ -264,7 +276,7 @@ class Trainer:
         sums, penalty, loss_fn, controls = self._epoch_sums, self.penalty, self.loss_fn, self.controls
         commands_waiting = controls.waiting
         schedule = self.schedule if self.schedule.acts_after_batches else None
-        self._epoch_started = time.monotonic()
+        self._epoch_started, self._epoch_paused_from = time.monotonic(), self._paused_s
         self._log_mark = (sums.running_total(), self._epoch_started)
         self.phase = "training"
         self.modes.set(True)
@@ -281,114 +293,90 @@ class Trainer:
             at_end = progress.batch == last_batch
             logging = ((progress.step % log_every == 0 or at_end)
                        and (time.monotonic() - self._last_log_s >= min_log_s or at_end and final_epoch))
-            norms = self.probe.norms() if logging else None
+            norms = self._before_logged_step() if logging else None
             if clip:
                 torch.nn.utils.clip_grad_norm_(self._trained_params, clip, foreach=True)
             optimizer.step()
             if schedule is not None:
+                if at_end:
+                    self._epoch_lr = current_lr(optimizer)  # the LR its last step trained at
                 schedule.after_batch(progress.step)
             sums.add(loss, outputs, targets)
             if logging:
                 self._log_step(norms)
+                sums = self._epoch_sums  # new ones after a divergence restored the weights
         progress.batch = 0
 
+    def _before_logged_step(self) -> torch.Tensor:
+        """The gradient norms; the weights noted for the update ratios and the LR the step trains at
+        (a log step, before its update and a per-batch schedule's next LR)."""
+        self.update_probe.before()
+        self._logged_lr = current_lr(self.optimizer)
+        return self.probe.norms()
+
     def _log_step(self, norms: torch.Tensor) -> None:
-        """The one host sync of a log interval: interval loss, gradient norms, throughput."""
+        """The one host sync of a log interval: interval loss, gradient norms, update ratios, throughput."""
         (marked_loss, marked_count), marked_time = self._log_mark
         current_loss, current_count = self._epoch_sums.running_total()
         interval_loss = difference(current_loss, marked_loss, like=norms)
-        values = torch.cat([interval_loss.reshape(1), norms.to(interval_loss)]).tolist()
+        ratios = self.update_probe.ratios()  # None when not measured at this step
+        values = torch.cat([interval_loss.reshape(1), norms.to(interval_loss),
+                            *([] if ratios is None else [ratios.to(interval_loss)])]).tolist()
         now = self._last_log_s = time.monotonic()
         self._log_mark = ((current_loss, current_count), now)
         count = current_count - marked_count
-        grad_values = values[1:]
+        grad_values, ratio_values = values[1:1 + len(norms)], values[1 + len(norms):]
         loss = values[0] / count if count else float("nan")
         if not math.isfinite(loss):
             self._diverged(f"the loss became {loss} by step {self.progress.step}")
         step, epoch = self.progress.step, self.progress.epoch
-        self.emit(StepLogged(step, epoch, loss, current_lr(self.optimizer), global_norm(grad_values),
+        self.emit(StepLogged(step, epoch, loss, self._logged_lr, global_norm(grad_values),
                              count / max(now - marked_time, 1e-9)))
-        self.emit(GradNorms(step, tuple(zip(self.probe.names, grad_values))))
+        self.emit(GradNorms(step, tuple(zip(self.probe.names, grad_values)),
+                            tuple(zip(self.probe.names, ratio_values))))
+        if self.system.due(now):
+            self._sample_system()
 
     def _end_epoch(self) -> bool:
-        """Validate, schedule, checkpoint and report an epoch. Returns whether to stop early."""
+        """Validate, schedule, checkpoint and report an epoch. Returns whether to stop early.
+
+        A diverged epoch (a non-finite loss) is reported as it was, but neither early stopping
+        nor the plateau schedule sees it: it never becomes the best."""
         epoch = self.progress.epoch
-        self.phase = "validating"
-        val = evaluate(self.model, self.data.val.batches(0), self.task, self.device, self.modes)
-        # folded right after validation, whose argmax-compare-sum kernels are then still warm
-        loss_sum, correct, count = self._epoch_sums.totals()
-        train_loss = loss_sum / count if count else float("nan")
-        metrics = {"train_loss": train_loss, **(val.as_dict("val") if val else {})}
-        if self.task == "classification":
-            metrics["train_acc"] = correct / count if count else float("nan")
-        if not all(math.isfinite(v) for k, v in metrics.items() if k.endswith("loss")):
+        metrics = self._epoch_metrics()
+        lr = self._epoch_lr if self.schedule.acts_after_batches else current_lr(self.optimizer)
+        diverged = not all(math.isfinite(v) for k, v in metrics.items() if k.endswith("loss"))
+        if diverged:  # raises when the run stops on divergence; else restores the weights and waits
             self._diverged(f"non-finite loss at the end of epoch {epoch} (step {self.progress.step})")
-        monitored = metrics.get(self.early.monitor)
-        improved, stop = self.early.update(epoch, monitored)
+        improved, stop = (False, False) if diverged else self.early.update(epoch, metrics.get(self.early.monitor))
         stop = stop and self.cfg.early_stopping.enabled
-        self.schedule.after_epoch(epoch, metrics.get(self.cfg.schedule.monitor))
+        if not diverged:
+            self.schedule.after_epoch(epoch, metrics.get(self.cfg.schedule.monitor))
         self.progress.epoch += 1
         self._epoch_sums = self._new_epoch_sums()
         if improved:
             progress = self.progress
             self.best.keep({"epoch": progress.epoch, "batch": progress.batch, "step": progress.step}, self.early)
-        lr = current_lr(self.optimizer)
+        paused = self._paused_s - self._epoch_paused_from
         self.emit(EpochEnded(epoch=epoch, step=self.progress.step, val_loss=metrics.get("val_loss"), lr=lr,
-                             train_loss=train_loss, train_acc=metrics.get("train_acc"),
+                             train_loss=metrics["train_loss"], train_acc=metrics.get("train_acc"),
                              val_acc=metrics.get("val_acc"), val_mae=metrics.get("val_mae"),
-                             val_r2=metrics.get("val_r2"), epoch_s=time.monotonic() - self._epoch_started,
+                             val_r2=metrics.get("val_r2"),
+                             epoch_s=time.monotonic() - self._epoch_started - paused, paused_s=paused,
                              early_stop=self.early.status() if self.cfg.early_stopping.enabled else None))
         if stop or self.progress.epoch > self.cfg.train.epochs or self._checkpoint_due():
             self.save_checkpoint("last")
+        if self.system.due(time.monotonic()):
+            self._sample_system()
         return stop
 
-    # ------------------------------------------------------------------ commands
-
-    def _obey(self, commands: list[Command]) -> None:
-        for command in commands:
-            self._apply(command)
-        while self.paused:
-            time.sleep(0.05)
-            for command in self.controls.drain():
-                self._apply(command)
-
-    def _apply(self, command: Command) -> None:
-        step, action = self.progress.step, command.action
-        if action == "pause":
-            message = "already paused" if self.paused else f"paused at step {step}"
-            self.paused = True
-        elif action == "resume":
-            message = f"resumed at step {step}" if self.paused else "not paused"
-            self.paused = False
-        elif action == "lr":
-            old = current_lr(self.optimizer)
-            self.schedule.set_lr(float(command.value))  # type: ignore[arg-type]
-            message = f"learning rate {old:g} -> {float(command.value):g} from step {step + 1}"  # type: ignore[arg-type]
-        elif action == "checkpoint":
-            path = self.save_checkpoint("last")
-            message = f"checkpoint written at step {step}: {path}" if path else "no run directory to write to"
-        else:
-            message = f"stopping at step {step} ({command.source})"
-        self.emit(ControlApplied(step, action, command.value, command.source, message))
-        if command.reply is not None:
-            command.reply(True, message)
-        if action == "stop":
-            self.paused = False
-            raise StopRequested(f"stop requested ({command.source}) at step {step}")
-
-    def _diverged(self, reason: str) -> None:
-        last = self.checkpoint_dir / RunDir.LAST if self.checkpoint_dir else None
-        if self.on_divergence != "pause" or last is None or not last.is_file():
-            raise Diverged(f"{reason}; last good checkpoint: {last if last and last.is_file() else 'none'}")
-        good = checkpoints.load(last, self.device)
-        self.model.load_state_dict(good["model"])
-        self.optimizer.load_state_dict(good["optimizer"])
-        self.schedule.load_state_dict(good["schedule"])
-        self._epoch_sums = self._new_epoch_sums()
-        self._log_mark = (self._epoch_sums.running_total(), time.monotonic())
-        message = (f"{reason}; weights restored from {last} (step {good['progress']['step']}); "
-                   "paused: lower the learning rate, then resume")
-        self.emit(ControlApplied(self.progress.step, "pause", None, "divergence", message))
-        self.paused = True
-        self._obey([])
-
+    def _epoch_metrics(self) -> dict[str, float]:
+        """The epoch's training metrics, and validation's."""
+        self.phase = "validating"
+        val = evaluate(self.model, self.data.val.batches(0), self.task, self.device, self.modes)
+        # folded right after validation, whose argmax-compare-sum kernels are then still warm
+        loss_sum, correct, count = self._epoch_sums.totals()
+        metrics = {"train_loss": loss_sum / count if count else math.nan, **(val.as_dict("val") if val else {})}
+        if self.task == "classification":
+            metrics["train_acc"] = correct / count if count else math.nan
+        return metrics
