@@ -1,4 +1,4 @@
-"""What does a line chart cost to redraw? textual-plot against textual-plotext, side by side.
+"""What does a line chart cost to redraw? textual-plot, textual-plotext and nntui's own LineChart.
 
     python benchmarks/chart_render.py [--seconds 4] [--points 500]
 
@@ -8,7 +8,8 @@ and a smooth epoch loss), a legend and a vertical marker, as the monitor's loss 
 times a second a point is added to each series and the chart redrawn, for `--seconds`. The
 same app showing nothing (no chart, no updates) is measured first and its CPU time subtracted,
 so the figures are the chart's own. Prints, per library and size, the CPU time per redraw and
-the share of one core at 10 redraws a second.
+the share of one core at 10 redraws a second. (nntui draws its charts itself, in
+nntui/tui/charts/canvas.py, because both libraries cost several times the monitor's CPU budget.)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import math
 import random
 import time
+from pathlib import Path
 from typing import Callable
 
 from textual.app import App, ComposeResult
@@ -82,8 +84,30 @@ class PlotextChart:
         self.widget.refresh()
 
 
+class OwnChart:
+    """nntui's own LineChart (nntui/tui/charts): braille lines, legend, a vertical marker."""
+
+    name = "nntui LineChart"
+
+    def __init__(self) -> None:
+        from nntui.tui.charts.chart import LineChart
+
+        self.widget = LineChart("loss")
+
+    def draw(self, xs: list[float], step: list[float], epoch: list[float]) -> None:
+        from nntui.tui.charts.canvas import ChartSpec, Line
+        from nntui.tui.charts.scales import scale_for
+
+        lines = (Line("train step", xs, step, "series-1"), Line("val", xs, epoch, "series-3"))
+        spec = ChartSpec(lines, scale_for("loss", step + epoch), xs[0], xs[-1], "step",
+                         ((xs[len(xs) // 2], "lr"),))
+        self.widget.set_spec(spec, "loss", "step")
+
+
 class ChartApp(App[None]):
     """One chart (or nothing, for the baseline) filling the screen."""
+
+    CSS_PATH = str(Path(__file__).resolve().parent.parent / "nntui" / "tui" / "charts" / "charts.tcss")
 
     def __init__(self, chart: Widget | None) -> None:
         super().__init__()
@@ -119,16 +143,16 @@ async def measure(chart_type: Callable[[], object] | None, size: tuple[int, int]
 async def main(seconds: float, points: int) -> None:
     print(f"{points} points x 2 series, legend, 1 vertical marker; {FPS} redraws/s for {seconds:g} s; "
           "CPU net of an idle app of the same size")
-    print(f"{'library':<16} {'size':>7} {'ms/redraw':>10} {'CPU at 10 fps':>14}")
+    print(f"{'library':<17} {'size':>7} {'ms/redraw':>10} {'CPU at 10 fps':>14}")
     for size in SIZES:
         idle_cpu, frames = await measure(None, size, seconds, points)
         idle_per_frame = idle_cpu / frames
-        for chart_type in (TextualPlotChart, PlotextChart):
+        for chart_type in (TextualPlotChart, PlotextChart, OwnChart):
             cpu, frames = await measure(chart_type, size, seconds, points)
             per_redraw = max(0.0, cpu / frames - idle_per_frame)
-            print(f"{chart_type.name:<16} {size[0]:>3}x{size[1]:<3} {1000 * per_redraw:>10.2f} "
+            print(f"{chart_type.name:<17} {size[0]:>3}x{size[1]:<3} {1000 * per_redraw:>10.2f} "
                   f"{100 * per_redraw * FPS:>13.1f}%")
-        print(f"{'(idle app)':<16} {size[0]:>3}x{size[1]:<3} {1000 * idle_per_frame:>10.2f} "
+        print(f"{'(idle app)':<17} {size[0]:>3}x{size[1]:<3} {1000 * idle_per_frame:>10.2f} "
               f"{100 * idle_per_frame * FPS:>13.1f}%")
 
 

@@ -40,7 +40,7 @@ class Timeline:
         self.markers: deque[Marker] = deque(maxlen=markers)
         self.steps_per_epoch = 1
         self.start_time: float | None = None
-        self.version = 0
+        self.version = 0  # counts changes of epoch boundaries and markers
 
     def started(self, time: float, steps_per_epoch: int) -> None:
         if self.start_time is None and math.isfinite(time):
@@ -48,9 +48,9 @@ class Timeline:
         self.steps_per_epoch = max(1, steps_per_epoch)
 
     def add_step(self, step: int, time: float) -> None:
+        """A logged step's record time (its own version: only time axes depend on it)."""
         if math.isfinite(time):
             self.step_times.append(step, time)
-            self.version += 1
 
     def add_epoch(self, epoch: int, step: int, time: float) -> None:
         """Epoch `epoch` ended at `step` (a repeated or older epoch replaces what follows it)."""
