@@ -140,6 +140,57 @@ async def measure(chart_type: Callable[[], object] | None, size: tuple[int, int]
         return time.process_time() - cpu, frames
 
 
+class PaneApp(App[None]):
+    """nntui's ChartsPane filling the screen, as the monitor would follow a run."""
+
+    CSS_PATH = ChartApp.CSS_PATH
+
+    def compose(self) -> ComposeResult:
+        from nntui.tui.charts import ChartsPane
+
+        yield ChartsPane()
+
+
+def feed(state: object, step: int, steps_per_epoch: int) -> None:
+    """One step record; an epoch record every `steps_per_epoch` steps."""
+    from nntui.engine.events import EpochEnded, StepLogged
+
+    loss = 2.3 * math.exp(-step / 400) + 0.05
+    epoch = (step - 1) // steps_per_epoch + 1
+    state.apply(StepLogged(step, epoch, loss * random.uniform(0.8, 1.2), 1e-3, 1 / (1 + step / 500),
+                           9000 + random.uniform(-500, 500), time=step * 0.2))  # type: ignore[attr-defined]
+    if step % steps_per_epoch == 0:
+        state.apply(EpochEnded(epoch, step, loss, loss * 1.2, 1e-3, train_acc=1 - loss / 3,  # type: ignore[attr-defined]
+                               val_acc=1 - loss / 2.5, time=step * 0.2))
+
+
+async def measure_pane(size: tuple[int, int], seconds: float, history_steps: int) -> float:
+    """CPU share of one core of the pane following a run: a step record every 0.2 s, an epoch
+    record every 5 steps, `show` 10 times a second (the monitor's pace)."""
+    from nntui.engine.events import RunStarted
+    from nntui.tui.charts import ChartsPane
+    from nntui.tui.state import MonitorState
+
+    state = MonitorState()
+    state.apply(RunStarted("digits-mlp", "cpu", 10, 1000, 100, 100, None, epochs=10_000, steps_per_epoch=5, time=0.0))
+    for step in range(1, history_steps + 1):
+        feed(state, step, 5)
+    app = PaneApp()
+    async with app.run_test(size=size) as pilot:
+        pane = app.query_one(ChartsPane)
+        pane.show(state)
+        await pilot.pause(0.5)
+        cpu, start, step = time.process_time(), time.monotonic(), history_steps
+        for tick in range(int(seconds * FPS)):
+            if tick % 2 == 0:
+                step += 1
+                feed(state, step, 5)
+            pane.show(state)
+            await asyncio.sleep(max(0.0, start + (tick + 1) / FPS - time.monotonic()))
+        await pilot.pause()
+        return (time.process_time() - cpu) / (time.monotonic() - start)
+
+
 async def main(seconds: float, points: int) -> None:
     print(f"{points} points x 2 series, legend, 1 vertical marker; {FPS} redraws/s for {seconds:g} s; "
           "CPU net of an idle app of the same size")
@@ -154,6 +205,11 @@ async def main(seconds: float, points: int) -> None:
                   f"{100 * per_redraw * FPS:>13.1f}%")
         print(f"{'(idle app)':<17} {size[0]:>3}x{size[1]:<3} {1000 * idle_per_frame:>10.2f} "
               f"{100 * idle_per_frame * FPS:>13.1f}%")
+    print(f"\nnntui ChartsPane following a run (a step record every 0.2 s, an epoch every 1 s, "
+          f"show() at {FPS}/s, 2,000 steps of history), CPU of one core incl. the app:")
+    for size in SIZES:
+        share = await measure_pane(size, 2 * seconds, 2000)
+        print(f"{'ChartsPane':<17} {size[0]:>3}x{size[1]:<3} {100 * share:>25.1f}%")
 
 
 if __name__ == "__main__":

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from itertools import groupby
-from operator import itemgetter
 
 from nntui.tui.charts.scales import Scale, x_label, x_ticks
 
 BRAILLE = 0x2800
 DOT_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))  # [row][column] in a cell
+# SPAN_BITS[column][top][bottom]: the dots of one column of a cell from row top to row bottom
+SPAN_BITS = tuple(tuple(tuple(sum(DOT_BITS[row][column] for row in range(top, bottom + 1)) for bottom in range(4))
+                        for top in range(4)) for column in range(2))
 MARKER_CHAR = "┊"
 BEST_CHAR = "●"
 Run = tuple[str, str]
@@ -57,38 +58,86 @@ class Grid:
         self.owner = [""] * (width * height)
 
     def polyline(self, points: list[tuple[int, int] | None], style: str) -> None:
-        """Dots along the segments between consecutive points (None breaks the line)."""
-        bits, owner, width = self.bits, self.owner, self.width
-        right, bottom = 2 * width - 1, 4 * self.height - 1
-        previous = None
-        for point in points:
-            if point is None:
+        """Dots along the line through `points` (None breaks it). Points sharing a dot column
+        become one vertical span, so a noisy series of many points costs one span per column."""
+        previous: list[int] | None = None
+        for column in _columns(points):
+            if column is None:
                 previous = None
                 continue
-            x1, y1 = point
-            x0, y0 = previous if previous is not None else point
-            steps = max(abs(x1 - x0), abs(y1 - y0), 1)
-            for index in range(steps + 1):
-                x = x0 + (x1 - x0) * index // steps
-                y = y0 + (y1 - y0) * index // steps
-                if 0 <= x <= right and 0 <= y <= bottom:
-                    cell = (y >> 2) * width + (x >> 1)
-                    bits[cell] |= DOT_BITS[y & 3][x & 1]
-                    owner[cell] = style
-            previous = point
+            x, first, _, low, high = column
+            if previous is not None:
+                self._join(previous[0], previous[2], x, first, style)
+            self.span(x, low, high, style)
+            previous = column
+
+    def span(self, x: int, low: int, high: int, style: str) -> None:
+        """The dots of column `x` from `low` to `high` (both included), cell by cell."""
+        if not 0 <= x < 2 * self.width:
+            return
+        masks, bits, owner = SPAN_BITS[x & 1], self.bits, self.owner
+        cell = (low >> 2) * self.width + (x >> 1)
+        for row in range(low >> 2, (high >> 2) + 1):
+            top = low & 3 if row == low >> 2 else 0
+            bottom = high & 3 if row == high >> 2 else 3
+            bits[cell] |= masks[top][bottom]
+            owner[cell] = style
+            cell += self.width
+
+    def _join(self, x0: int, y0: int, x1: int, y1: int, style: str) -> None:
+        """From the end of one column to the start of the next: half the rise in each column
+        when they touch, else dot by dot."""
+        if x1 - x0 == 1:
+            middle = (y0 + y1) // 2
+            self.span(x0, min(y0, middle), max(y0, middle), style)
+            self.span(x1, min(middle, y1), max(middle, y1), style)
+            return
+        steps = max(abs(x1 - x0), abs(y1 - y0), 1)
+        for index in range(steps + 1):
+            y = y0 + (y1 - y0) * index // steps
+            self.span(x0 + (x1 - x0) * index // steps, y, y, style)
+
+
+def _columns(points: list[tuple[int, int] | None]) -> list[list[int] | None]:
+    """Consecutive points of one dot column merged: [x, first y, last y, lowest, highest]."""
+    columns: list[list[int] | None] = []
+    current: list[int] | None = None
+    for point in points:
+        if point is None:
+            columns.append(None)
+            current = None
+            continue
+        x, y = point
+        if current is not None and current[0] == x:
+            current[2] = y
+            if y < current[3]:
+                current[3] = y
+            elif y > current[4]:
+                current[4] = y
+        else:
+            current = [x, y, y, y, y]
+            columns.append(current)
+    return columns
 
 
 def _dots(spec: ChartSpec, line: Line, width: int, height: int) -> list[tuple[int, int] | None]:
     """Each point as dot coordinates (None for a gap: a value that cannot be plotted)."""
-    x_span = spec.x_high - spec.x_low or 1.0
-    right, bottom = 2 * width - 1, 4 * height - 1
+    x_scale = (2 * width - 1) / (spec.x_high - spec.x_low or 1.0)
+    bottom, x_low = 4 * height - 1, spec.x_low
+    y = spec.y
+    if y.log:
+        low, high = math.log10(y.low), math.log10(y.high)
+        ys = [math.log10(value) if value > 0 and value != math.inf else math.nan for value in line.ys]
+    else:
+        low, high, ys = y.low, y.high, line.ys
+    y_scale = bottom / (high - low) if high > low else 0.0
     dots: list[tuple[int, int] | None] = []
-    for x, y in zip(line.xs, line.ys):
-        if not (math.isfinite(y) and math.isfinite(x)) or (spec.y.log and y <= 0):
+    for x, value in zip(line.xs, ys):
+        if value - value != 0.0 or x - x != 0.0:  # NaN or infinite
             dots.append(None)
             continue
-        fraction = min(1.0, max(0.0, spec.y.fraction(y)))
-        dots.append((round((x - spec.x_low) / x_span * right), round((1 - fraction) * bottom)))
+        row = bottom - (value - low) * y_scale
+        dots.append((round((x - x_low) * x_scale), round(0 if row < 0 else bottom if row > bottom else row)))
     return dots
 
 
@@ -111,7 +160,18 @@ def marker_columns(spec: ChartSpec, width: int) -> dict[int, str]:
 
 def _row_runs(cells: list[Run]) -> list[Run]:
     """Adjacent cells of one style merged into runs."""
-    return [("".join(text for text, _ in group), style) for style, group in groupby(cells, key=itemgetter(1))]
+    runs: list[Run] = []
+    texts: list[str] = []
+    current = None
+    for text, style in cells:
+        if style != current:
+            if texts:
+                runs.append(("".join(texts), current))  # type: ignore[arg-type]
+            texts, current = [], style
+        texts.append(text)
+    if texts:
+        runs.append(("".join(texts), current))  # type: ignore[arg-type]
+    return runs
 
 
 def draw(spec: ChartSpec, width: int, height: int) -> list[list[Run]]:

@@ -41,6 +41,7 @@ class LineChart(Widget, can_focus=True):
         self.renders = 0  # how many times the chart was rasterised (tests check redraws are skipped)
         self._strips: list[Strip] = []
         self._drawn_for: tuple[object, ...] = ()
+        self._style_cache: dict[str, Style] | None = None
 
     def set_spec(self, spec: ChartSpec, title: str, subtitle: str) -> None:
         """New data to show: the chart is drawn again at its next refresh."""
@@ -54,7 +55,7 @@ class LineChart(Widget, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._drawn_for = ()  # a theme change: the styles of the cached strips are stale
+        self._drawn_for, self._style_cache = (), None  # a theme or focus change: the styles are stale
 
     def render_line(self, y: int) -> Strip:
         size = self.content_region.size
@@ -80,10 +81,12 @@ class LineChart(Widget, can_focus=True):
                 for row in rows]
 
     def _styles(self) -> dict[str, Style]:
-        base = self.rich_style
-        styles = {key: base + self.get_component_rich_style(f"chart--{key}", partial=True) for key in STYLE_KEYS}
-        styles[""] = base
-        return styles
+        if self._style_cache is None:
+            base = self.rich_style
+            styles = {key: base + self.get_component_rich_style(f"chart--{key}", partial=True) for key in STYLE_KEYS}
+            styles[""] = base
+            self._style_cache = styles
+        return self._style_cache
 
 
 class SparkRow(Widget):

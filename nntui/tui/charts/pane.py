@@ -10,6 +10,7 @@ five charts. `enter` on a focused chart (or a click) shows it full screen.
 from __future__ import annotations
 
 import dataclasses
+import time
 
 from textual import on
 from textual.app import ComposeResult
@@ -29,6 +30,7 @@ from nntui.tui.state import MonitorState
 FULL_MIN_HEIGHT = 30  # rows of the pane from which every metric gets a full chart
 WIDE_MIN_WIDTH = 150  # columns from which the charts are laid out three across
 WINDOW_POINTS = 200  # "last N": the full-screen chart's window, in plotted points
+REDRAW_INTERVAL_S = 0.5  # a chart whose data grew is drawn again at most this often (CPU budget)
 SPARK_FORMAT = {"lr": ("learn rate", fmt_lr, True), "rate": ("samples/s", fmt_rate, False),
                 "norm": ("grad norm", fmt_value, False)}
 
@@ -44,6 +46,9 @@ class ChartsPane(Widget):
         self._charts: dict[str, LineChart] = {}
         self._sparks: dict[str, SparkRow] = {}
         self._picked = LOSS.chart_id
+        self.redraw_interval_s = REDRAW_INTERVAL_S
+        self._drawn_at: dict[str, tuple[float, View]] = {}  # when each chart was last drawn, in which view
+        self._catch_up = None  # the timer that draws the charts held back by the interval
 
     def compose(self) -> ComposeResult:
         for chart in (LOSS, ACCURACY, *SMALL_CHARTS):
@@ -68,15 +73,32 @@ class ChartsPane(Widget):
         """Bring the visible charts up to date with `state` (those whose data changed only)."""
         self._state = state
         best = best_point(state)
+        now = time.monotonic()
         for chart in charts_for(state.task):
             if self.compact and chart in SMALL_CHARTS:
                 self._show_spark(chart, state)
                 continue
             sig = signature(chart, state, self.view, best)
-            if self._signatures.get(chart.chart_id) != sig:
-                self._signatures[chart.chart_id] = sig
-                spec, title, subtitle = build_spec(chart, state, self.view, best)
-                self._charts[chart.chart_id].set_spec(spec, f"{title} · {subtitle}", "")
+            if self._signatures.get(chart.chart_id) == sig or self._held_back(chart.chart_id, now):
+                continue
+            self._signatures[chart.chart_id] = sig
+            self._drawn_at[chart.chart_id] = (now, self.view)
+            spec, title, subtitle = build_spec(chart, state, self.view, best)
+            self._charts[chart.chart_id].set_spec(spec, f"{title} · {subtitle}", "")
+
+    def _held_back(self, chart_id: str, now: float) -> bool:
+        """Whether new data for a chart drawn less than `redraw_interval_s` ago waits (a timer
+        draws it then). A changed view (a key the user pressed) is drawn at once."""
+        drawn = self._drawn_at.get(chart_id)
+        if drawn is None or drawn[1] != self.view or now - drawn[0] >= self.redraw_interval_s:
+            return False
+        if self._catch_up is None:
+            self._catch_up = self.set_timer(drawn[0] + self.redraw_interval_s - now, self._caught_up)
+        return True
+
+    def _caught_up(self) -> None:
+        self._catch_up = None
+        self._refresh_all()
 
     def _show_spark(self, chart: ChartDef, state: MonitorState) -> None:
         series = state.series[chart.series[0].key]
