@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nntui.tui.charts.scales import MIN_FRACTION_SPAN, MIN_RELATIVE_SPAN, Scale, linear_ticks, scale_for, x_label, x_ticks
+from nntui.tui.charts.scales import (
+    MIN_FRACTION_SPAN,
+    MIN_RELATIVE_SPAN,
+    Scale,
+    linear_ticks,
+    scale_for,
+    x_label,
+    x_ticks,
+)
 
 
 def decaying(first: float, last: float, count: int = 50) -> list[float]:
@@ -17,7 +25,17 @@ def decaying(first: float, last: float, count: int = 50) -> list[float]:
 def test_loss_and_grad_norm_turn_log_only_beyond_a_decade(kind):
     assert scale_for(kind, decaying(2.3, 0.02)).log  # the first epoch no longer flattens the rest
     assert not scale_for(kind, decaying(0.5, 0.06)).log  # within a decade: linear
-    assert not scale_for(kind, [0.5, -0.1, 3.0, 0.01]).log  # not all positive: log cannot show it
+    assert not scale_for(kind, [0.5, -0.1, 3.0, 0.01]).log  # negative: log cannot show it
+    assert scale_for(kind, [0.0, 2.3, 0.01]).log  # a zero loss is a gap on a log scale, not a reason for linear
+
+
+def test_a_diverging_loss_reads_in_powers_of_ten():
+    scale = scale_for("loss", [2.3, 40.0, 3e9, 2e32])
+    labels = scale.labels(scale.ticks(5))
+    assert scale.log and 3 <= len(labels) <= 5 and all(len(label) <= 7 for label in labels), labels
+    linear = scale_for("rate", [0.0, 2e32])
+    labels = linear.labels(linear.ticks(5))
+    assert all(len(label) <= 7 for label in labels) and len(set(labels)) == len(labels), labels
 
 
 def test_the_learning_rate_is_always_log_and_a_constant_lr_sits_mid_chart():
@@ -78,7 +96,7 @@ def test_linear_ticks_are_3_to_5_distinct_labels_inside_the_range(low, span):
     assert 3 <= len(ticks) <= 5, (low, high, ticks)
     assert all(low - 1e-9 * span <= tick <= high + 1e-9 * span for tick in ticks)
     labels = Scale(low, high).labels(ticks)
-    assert len(set(labels)) == len(labels) and all(len(label) <= 8 for label in labels), labels
+    assert len(set(labels)) == len(labels) and all(len(label) <= 9 for label in labels), labels  # the gutter fits them
 
 
 def test_a_flat_series_gets_a_range_wide_enough_for_distinct_labels():

@@ -351,3 +351,18 @@ def test_a_long_run_keeps_every_monitor_buffer_at_a_fixed_size():
             assert size <= limit, (step, key, size)
     assert state.series["step_loss"].last == (100_000, pytest.approx(1.0 / 100_000))
     assert state.step == 100_000 and state.epoch == 1000
+
+
+def test_the_latest_system_sample_is_kept_and_other_objects_are_ignored():
+    from nntui.tui.state import SystemSampled
+
+    state = MonitorState()
+    state.apply(started())
+    assert state.system is None
+    version = state.version
+    state.apply(SystemSampled(cpu_percent=97.5, rss_bytes=512 << 20, step=10, time=1001.0))
+    state.apply(SystemSampled(cpu_percent=88.0, rss_bytes=600 << 20, step=20, time=1004.0))
+    assert state.system is not None and state.system.cpu_percent == 88.0 and state.system.rss_bytes == 600 << 20
+    assert state.version == version + 2 and state.last_time == 1004.0
+    state.apply(object())  # type: ignore[arg-type]  # not an event: nothing changes
+    assert state.version == version + 2

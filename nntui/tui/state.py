@@ -30,8 +30,16 @@ from nntui.engine.events import (
 from nntui.tui.formatting import fmt_duration, fmt_lr
 from nntui.tui.history import Series
 from nntui.tui.state_text import (
-    CLASSIFICATION_ROWS, END_STATUS, FORMATTERS, REGRESSION_ROWS, MetricRow, describe_control,
-    early_stop_lines, epoch_line, results_line, started_line,
+    CLASSIFICATION_ROWS,
+    END_STATUS,
+    FORMATTERS,
+    REGRESSION_ROWS,
+    MetricRow,
+    describe_control,
+    early_stop_lines,
+    epoch_line,
+    results_line,
+    started_line,
 )
 from nntui.tui.timeline import Timeline
 

@@ -22,7 +22,16 @@ from textual.widgets import Footer
 from nntui.tui.charts.chart import LineChart, SparkRow
 from nntui.tui.charts.smoothing import DEFAULT_WEIGHT
 from nntui.tui.charts.specs import (
-    ACCURACY, LOSS, SMALL_CHARTS, X_MODES, ChartDef, View, best_point, build_spec, charts_for, signature,
+    ACCURACY,
+    LOSS,
+    SMALL_CHARTS,
+    X_MODES,
+    ChartDef,
+    View,
+    best_point,
+    build_spec,
+    charts_for,
+    signature,
 )
 from nntui.tui.formatting import fmt_lr, fmt_rate, fmt_value
 from nntui.tui.state import MonitorState

@@ -66,8 +66,8 @@ def scale_for(kind: str, values: Iterable[float]) -> Scale:
     if kind in ("accuracy", "r2"):
         return fraction_scale(data, percent=kind == "accuracy", top=1.0)
     positive = [value for value in data if value > 0]
-    if kind in LOG_KINDS and positive and len(positive) == len(data) and max(data) / min(data) > LOG_SWITCH_RATIO:
-        return log_scale(data)
+    if kind in LOG_KINDS and positive and min(data) >= 0 and max(positive) / min(positive) > LOG_SWITCH_RATIO:
+        return log_scale(positive)  # a loss of exactly 0 is left out, as a gap
     return linear_scale(data)
 
 
@@ -164,15 +164,30 @@ def format_tick(value: float, ticks: Sequence[float], log: bool) -> str:
         return "0"
     magnitude = abs(value)
     spacing = min((abs(b - a) for a, b in zip(ticks, ticks[1:])), default=magnitude) or magnitude
+    if magnitude >= 1e12:  # beyond G: a diverged run's loss
+        return _scientific(value, 1)
     if magnitude >= 1000:
         return _si(value) if log else _si_for_spacing(value, spacing)
     if log and min(abs(tick) for tick in ticks) >= 1e-3:
         return f"{value:g}"
     if log or magnitude < 1e-3:
-        mantissa, exponent = f"{value:.1e}".split("e")
-        return f"{mantissa.replace('.0', '')}e{int(exponent)}"
+        return _scientific(value, 1 if log else max(1, _digits_between(magnitude, spacing)))
     decimals = max(0, min(6, -math.floor(math.log10(spacing) + 1e-9) + (0 if _round_step(spacing) else 1)))
     return f"{value:.{decimals}f}"
+
+
+def _digits_between(magnitude: float, spacing: float) -> int:
+    """Decimals of a mantissa that tell ticks `spacing` apart at `magnitude`."""
+    digits = math.floor(math.log10(magnitude) + 1e-9) - math.floor(math.log10(spacing) + 1e-9)
+    return digits + (0 if _round_step(spacing) else 1)
+
+
+def _scientific(value: float, decimals: int) -> str:
+    """`2e-4`, `1.5e-4`, `2e32`: no `+`, no leading zeros, no trailing `.0`s."""
+    mantissa, exponent = f"{value:.{decimals}e}".split("e")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def _round_step(spacing: float) -> bool:
