@@ -26,17 +26,15 @@ class MetricRow:
 # train loss: the last ended epoch's mean (its record's train_loss); step loss: the latest logged step's.
 CLASSIFICATION_ROWS = (
     MetricRow("train_loss", "train loss", "value"), MetricRow("val_loss", "val loss", "value"),
-    MetricRow("step_loss", "step loss", "value"),
     MetricRow("train_acc", "train acc", "percent"), MetricRow("val_acc", "val acc", "percent"),
     MetricRow("lr", "learn rate", "lr"), MetricRow("samples_per_s", "samples/s", "rate"),
-    MetricRow("grad_norm", "grad norm", "value"),
+    MetricRow("grad_norm", "grad norm", "value"), MetricRow("step_loss", "step loss", "value"),
 )
 REGRESSION_ROWS = (
     MetricRow("train_loss", "train loss", "value"), MetricRow("val_loss", "val loss", "value"),
-    MetricRow("step_loss", "step loss", "value"),
     MetricRow("val_mae", "val MAE", "value"), MetricRow("val_r2", "val R²", "value"),
     MetricRow("lr", "learn rate", "lr"), MetricRow("samples_per_s", "samples/s", "rate"),
-    MetricRow("grad_norm", "grad norm", "value"),
+    MetricRow("grad_norm", "grad norm", "value"), MetricRow("step_loss", "step loss", "value"),
 )
 FORMATTERS = {"value": fmt_value, "percent": fmt_percent, "lr": fmt_lr, "rate": fmt_rate}
 

@@ -163,7 +163,7 @@ class ChartScreen(Screen[None]):
         Binding("w", "toggle_window", "whole run / last N"),
         Binding("escape", "close", "close"),
     ]
-    REDRAW_S = 0.1
+    REDRAW_S = REDRAW_INTERVAL_S  # new data at most this often; `w` redraws at once
 
     def __init__(self, chart: ChartDef, state: MonitorState, view: View) -> None:
         super().__init__()

@@ -53,7 +53,7 @@ ACCURACY = ChartDef("accuracy", "accuracy", "accuracy", (SeriesDef("train_acc", 
 R2 = ChartDef("accuracy", "val R²", "r2", (SeriesDef("val_r2", "val", False, "series-3"),))
 LR = ChartDef("lr", "learning rate", "lr", (SeriesDef("lr", "", True, "series-1"),))
 RATE = ChartDef("rate", "samples/s", "rate", (SeriesDef("samples_per_s", "", True, "series-1"),))
-NORM = ChartDef("norm", "grad norm (global)", "norm", (SeriesDef("grad_norm", "", True, "series-1"),))
+NORM = ChartDef("norm", "global grad norm", "norm", (SeriesDef("grad_norm", "", True, "series-1"),))
 SMALL_CHARTS = (LR, RATE, NORM)  # a value and a sparkline row each on small terminals
 
 
