@@ -10,6 +10,10 @@ same app showing nothing (no chart, no updates) is measured first and its CPU ti
 so the figures are the chart's own. Prints, per library and size, the CPU time per redraw and
 the share of one core at 10 redraws a second. (nntui draws its charts itself, in
 nntui/tui/charts/canvas.py, because both libraries cost several times the monitor's CPU budget.)
+
+Then nntui's ChartsPane follows a simulated run at each size (a step record every 0.2 s, an
+epoch record every second, `show` ten times a second as the monitor calls it) and the CPU share
+of the whole process (app included) is printed.
 """
 
 from __future__ import annotations
