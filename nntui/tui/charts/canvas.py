@@ -9,7 +9,7 @@ belongs to the series drawn last on it (the cell takes that series' style).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nntui.tui.charts.scales import Scale, x_label, x_ticks
 
@@ -43,9 +43,7 @@ class ChartSpec:
     x_high: float
     x_mode: str
     markers: tuple[tuple[float, str], ...] = ()  # (x, kind): kind is the style key marker-<kind>
-    best: tuple[float, float] | None = None
-    legend: bool = True
-    notes: tuple[str, ...] = field(default=())
+    best: tuple[float, float] | None = None  # (x, y) of the best epoch's value
 
 
 class Grid:
@@ -194,8 +192,7 @@ def draw(spec: ChartSpec, width: int, height: int) -> list[list[Run]]:
         label = tick_rows.get(row)
         axis = [((label or "").rjust(gutter - 1) + " ", "tick"), ("┤" if label else "│", "axis")]
         rows.append(_row_runs(axis + cells[row]))
-    if spec.legend:
-        _overlay_legend(rows[0], spec, gutter + 1, width)
+    _overlay_legend(rows[0], spec, gutter + 1, width)
     rows.append(_x_axis_row(spec, gutter + 1, plot_width))
     return rows
 

@@ -16,6 +16,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer
 
@@ -57,7 +58,7 @@ class ChartsPane(Widget):
         self._picked = LOSS.chart_id
         self.redraw_interval_s = REDRAW_INTERVAL_S
         self._drawn_at: dict[str, tuple[float, View]] = {}  # when each chart was last drawn, in which view
-        self._catch_up = None  # the timer that draws the charts held back by the interval
+        self._catch_up: Timer | None = None  # draws the charts held back by the interval
 
     def compose(self) -> ComposeResult:
         for chart in (LOSS, ACCURACY, *SMALL_CHARTS):
@@ -116,7 +117,7 @@ class ChartsPane(Widget):
             return
         self._signatures[key] = (series.version, state.lr)
         label, formatter, log = SPARK_FORMAT[chart.chart_id]
-        value = state.lr if chart is SMALL_CHARTS[0] and state.lr is not None else series.latest
+        value = state.lr if chart.chart_id == "lr" and state.lr is not None else series.latest
         self._sparks[chart.chart_id].set_values(label, formatter(value), series.values(), log)
 
     def _refresh_all(self) -> None:
