@@ -68,7 +68,7 @@ async def test_a_record_the_state_chokes_on_is_shown_and_following_goes_on(tmp_p
         assert "monitor error in applying a record: TypeError" in alert_text(screen)
         shown = [line.text for line in screen.state.log if line.text.startswith("monitor error")]
         assert len(shown) == 1, shown  # the same error once, however often it comes
-        xs = screen.state.series["train_loss"].xs()
+        xs = screen.state.series["step_loss"].xs()
         assert xs and all(step % 3 for step in xs)  # the other records of each batch got through
         log = Path(os.environ["XDG_RUNTIME_DIR"]) / "nntui" / "monitor-errors.log"
         assert "Traceback" in log.read_text() and "choke_on_every_third" in log.read_text()

@@ -50,7 +50,7 @@ async def test_attach_shows_the_history_follows_steers_and_detaches(tmp_path):
             steps_then = [r for r in at_attach if r["event"] == "step"]
             await wait_until(pilot, lambda: len(delivered) >= len(at_attach), what="the history")
             assert delivered[:len(at_attach)] == [from_record(r) for r in at_attach]  # all of it, in order
-            assert screen.state.series["train_loss"].total >= len(steps_then)
+            assert screen.state.series["step_loss"].total >= len(steps_then)
             assert screen.state.step >= steps_then[-1]["step"] and screen.state.epoch >= steps_then[-1]["epoch"]
             followed = screen.state.step
             await wait_until(pilot, lambda: screen.state.step > followed + 20, what="live steps")
@@ -81,7 +81,7 @@ async def test_attach_shows_the_history_follows_steers_and_detaches(tmp_path):
             await pilot.pause()
             assert app.return_value == 0
         steps = [e for e in delivered if isinstance(e, StepLogged)]
-        assert screen.state.series["train_loss"].total == len(steps)
+        assert screen.state.series["step_loss"].total == len(steps)
         assert delivered == [from_record(r) for r in read_records(run_dir)[:len(delivered)]]
 
         records = read_records(run_dir)
@@ -138,7 +138,7 @@ async def test_a_killed_run_resumed_in_the_app_replays_its_epochs_once(tmp_path)
         await wait_until(pilot, lambda: state.epoch > old_epochs[-1] + 1, 60, what="epochs past the old ones")
         xs = state.series["val_loss"].xs()
         assert xs == [per_epoch * epoch for epoch in range(1, len(xs) + 1)], "an epoch shown twice (or missing)"
-        steps = state.series["train_loss"].xs()
+        steps = state.series["step_loss"].xs()
         assert steps == sorted(set(steps))
         await pilot.press("q")
         await pilot.pause()

@@ -57,3 +57,30 @@ def test_non_finite_values_are_counted_not_plotted():
 def test_capacity_must_be_even():
     with pytest.raises(ValueError):
         Series(capacity=7)
+
+
+def test_the_version_counts_every_change_so_a_chart_can_skip_an_unchanged_series():
+    series = Series(8)
+    seen = {series.version}
+    for step in range(1, 40):
+        series.append(step, 1.0 / step)
+        assert series.version not in seen  # halving the buckets included
+        seen.add(series.version)
+    series.append(40, math.nan)
+    assert series.version not in seen
+    seen.add(series.version)
+    before = series.version
+    assert series.drop_after(100) == 0 and series.version == before  # nothing dropped, nothing changed
+    series.drop_after(20)
+    assert series.version not in seen
+    seen.add(series.version)
+    series.clear()
+    assert series.version not in seen and len(series) == 0
+
+
+def test_points_are_the_plotted_xs_and_means():
+    series = Series(4)
+    for step in range(1, 11):
+        series.append(step, float(step))
+    xs, ys = series.points()
+    assert xs == series.xs() and ys == series.values() and len(xs) <= 4

@@ -268,7 +268,7 @@ async def test_quit_then_enter_leaves_the_run_going_and_attach_stops_it(tmp_path
         screen = monitor(again)
         assert screen.mode == "attach"
         await wait_until(pilot, lambda: screen.state.step > steps and screen.steerable, what="the whole history")
-        assert screen.state.series["train_loss"].xs()[0] == 1
+        assert screen.state.series["step_loss"].xs()[0] == 1
         await pilot.press("q")
         await pilot.pause()
         assert isinstance(again.screen, QuitDialog)
@@ -456,7 +456,7 @@ async def test_run_resume_replays_the_old_records_then_follows_the_resumed_run(t
     val_loss = state.series["val_loss"]
     assert val_loss.xs() == [144 * epoch for epoch in range(1, 7)]  # epochs 4 and 5 once, not twice
     assert val_loss.values()[3:] == [0.2, 0.2, 0.2]
-    assert state.series["train_loss"].xs() == sorted(set(state.series["train_loss"].xs()))
+    assert state.series["step_loss"].xs() == sorted(set(state.series["step_loss"].xs()))
     assert state.epoch == 6 and app.return_value == 0
 
 

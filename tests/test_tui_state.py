@@ -46,11 +46,14 @@ def test_replayed_classification_run_shows_its_final_values():
     assert state.epoch == epochs[-1]["epoch"]
     assert state.step == end["step"]
     rows = {row.key: row for row in state.metric_rows()}
-    assert set(rows) == {"train_loss", "val_loss", "train_acc", "val_acc", "lr", "samples_per_s", "grad_norm"}
+    assert set(rows) == {"train_loss", "step_loss", "val_loss", "train_acc", "val_acc", "lr", "samples_per_s",
+                         "grad_norm"}
     assert state.current_text(rows["val_acc"]) == fmt_percent(epochs[-1]["val_acc"])
-    assert state.current_text(rows["train_loss"]) == fmt_value(steps[-1]["loss"])
+    assert state.current_text(rows["train_loss"]) == fmt_value(epochs[-1]["train_loss"])  # the epoch's, not a step's
+    assert rows["step_loss"].label == "step loss"
+    assert state.current_text(rows["step_loss"]) == fmt_value(steps[-1]["loss"])
     assert len(state.series["val_loss"].values()) == len(epochs)
-    assert state.series["train_loss"].total == len(steps)
+    assert state.series["step_loss"].total == len(steps)
     assert f"test acc {fmt_percent(end['test_acc'])}" in state.results_text()
     assert state.eta_s() is None  # ended: no ETA
     assert state.elapsed_s() == end["wall_s"]
@@ -113,7 +116,8 @@ def test_divergence_pause_then_resume_clears_the_alert():
     state = MonitorState()
     state.apply(started())
     state.apply(StepLogged(10, 1, math.nan, 1e-3, math.inf, 100.0, time=1001.0))
-    assert state.current_text(state.metric_rows()[0]) == "nan"
+    step_loss = next(row for row in state.metric_rows() if row.key == "step_loss")
+    assert state.current_text(step_loss) == "nan"
     state.apply(ControlApplied(10, "pause", None, "divergence", "non-finite loss at step 10; restored", time=1002.0))
     assert state.status == "diverged (paused)" and state.paused
     assert "non-finite loss at step 10" in state.alert
@@ -229,12 +233,12 @@ def test_a_resume_from_an_older_checkpoint_supersedes_the_replayed_epochs():
     assert len(state.series["val_loss"].values()) == 3 and state.step == 35
     state.apply(started(epochs=5, steps_per_epoch=10, resumed_from=20, pid=2, time=2000.0))
     assert state.step == 20 and state.epoch == 2
-    assert state.series["train_loss"].xs() == [5, 10, 15, 20] and state.series["train_loss"].total == 4
+    assert state.series["step_loss"].xs() == [5, 10, 15, 20] and state.series["step_loss"].total == 4
     assert state.series["val_loss"].xs() == [10, 20]
     assert "epochs from 3 on are trained again" in state.log[-1].text
     state.apply_all(steps_and_epochs(21, 50, loss=0.25, time=2000.0))
     state.apply(RunEnded("completed", 5, 50, wall_s=30.0, time=2051.0))
-    train_loss, val_loss = state.series["train_loss"], state.series["val_loss"]
+    train_loss, val_loss = state.series["step_loss"], state.series["val_loss"]
     assert train_loss.xs() == list(range(5, 51, 5)) and train_loss.total == 10
     assert val_loss.xs() == [10, 20, 30, 40, 50]  # epochs 3 and 4 once, from the resumed run
     assert val_loss.values() == [1.5, 1.5, 0.75, 0.75, 0.75]
@@ -248,7 +252,7 @@ def test_a_mid_epoch_checkpoint_drops_that_epochs_old_record():
     state.apply(started(epochs=5, steps_per_epoch=10, resumed_from=25))
     assert state.epoch == 3 and state.step == 25
     assert state.series["val_acc"].xs() == [10, 20]
-    assert state.series["train_loss"].xs()[-1] == 25
+    assert state.series["step_loss"].xs()[-1] == 25
     assert "epochs from 3 on" in state.log[-1].text
 
 
@@ -258,7 +262,7 @@ def test_a_resume_with_nothing_to_replay_keeps_the_history():
     state.apply_all(steps_and_epochs(1, 20))
     state.apply(RunEnded("stopped", 2, 20, time=1021.0))
     state.apply(started(epochs=5, steps_per_epoch=10, resumed_from=20, time=1100.0))
-    assert state.series["train_loss"].total == 4 and len(state.series["val_loss"].values()) == 2
+    assert state.series["step_loss"].total == 4 and len(state.series["val_loss"].values()) == 2
     assert state.log[-1].text == "resumed from step 20 on cpu"
     assert state.status == "running" and state.ended is None
 
@@ -268,11 +272,11 @@ def test_history_stays_bounded_across_resumes():
     state.apply(started(epochs=100, steps_per_epoch=10))
     state.apply_all(steps_and_epochs(1, 600, every=1))
     state.apply(started(epochs=100, steps_per_epoch=10, resumed_from=300))
-    for key in ("train_loss", "val_loss"):
+    for key in ("step_loss", "train_loss", "val_loss"):
         xs = state.series[key].xs()
         assert xs and max(xs) <= 300 and len(xs) <= 8
     state.apply_all(steps_and_epochs(301, 1000, every=1))
-    for key in ("train_loss", "val_loss"):
+    for key in ("step_loss", "train_loss", "val_loss"):
         xs = state.series[key].xs()
         assert len(xs) <= 8 and xs == sorted(xs) and xs[-1] == 1000
 
@@ -320,6 +324,8 @@ def _monitor_sizes(state: MonitorState) -> dict[str, int]:
     sizes = {f"series.{key}": len(series) for key, series in state.series.items()}
     sizes.update({f"layer.{name}": len(layer.recent) for name, layer in state.layers.items()})
     sizes["log"] = len(state.log)
+    sizes["timeline.step_times"] = len(state.timeline.step_times)
+    sizes["timeline.markers"] = len(state.timeline.markers)
     return sizes
 
 
@@ -343,5 +349,20 @@ def test_a_long_run_keeps_every_monitor_buffer_at_a_fixed_size():
         for key, size in sizes.items():
             limit = {"log": 2000}.get(key, 32 if key.startswith("layer.") else 512)
             assert size <= limit, (step, key, size)
-    assert state.series["train_loss"].last == (100_000, pytest.approx(1.0 / 100_000))
+    assert state.series["step_loss"].last == (100_000, pytest.approx(1.0 / 100_000))
     assert state.step == 100_000 and state.epoch == 1000
+
+
+def test_the_latest_system_sample_is_kept_and_other_objects_are_ignored():
+    from nntui.tui.state import SystemSampled
+
+    state = MonitorState()
+    state.apply(started())
+    assert state.system is None
+    version = state.version
+    state.apply(SystemSampled(cpu_percent=97.5, rss_bytes=512 << 20, step=10, time=1001.0))
+    state.apply(SystemSampled(cpu_percent=88.0, rss_bytes=600 << 20, step=20, time=1004.0))
+    assert state.system is not None and state.system.cpu_percent == 88.0 and state.system.rss_bytes == 600 << 20
+    assert state.version == version + 2 and state.last_time == 1004.0
+    state.apply(object())  # type: ignore[arg-type]  # not an event: nothing changes
+    assert state.version == version + 2

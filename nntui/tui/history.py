@@ -7,6 +7,7 @@ long the run is, while the curve keeps its overall shape. The first and the late
 points are kept exactly.
 
 `drop_after(x)` forgets the points after x (a resumed run trains those steps again).
+`version` counts the changes, so a chart can tell cheaply whether its data grew.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Series:
     """A bounded series of (x, y) points; non-finite y values are counted but not plotted."""
 
     __slots__ = ("capacity", "stride", "_buckets", "_count", "_sum", "_low", "_high", "_x",
-                 "_non_finite_xs", "first", "last", "total", "non_finite")
+                 "_non_finite_xs", "first", "last", "total", "non_finite", "version")
 
     def __init__(self, capacity: int = 512) -> None:
         if capacity < 2 or capacity % 2:
@@ -54,6 +55,7 @@ class Series:
         self.last: tuple[float, float] | None = None
         self.total = 0
         self.non_finite = 0
+        self.version = 0
 
     def __len__(self) -> int:
         """How many buckets are plotted (always <= capacity)."""
@@ -63,6 +65,7 @@ class Series:
         """Add a point. A NaN or infinite y becomes `last` but is left out of the curve; so
         does a missing one (None), as NaN."""
         self.total += 1
+        self.version += 1
         if y is None:
             y = math.nan
         self.last = (x, y)
@@ -116,6 +119,11 @@ class Series:
         """The y of the latest point (possibly NaN), or None when empty."""
         return None if self.last is None else self.last[1]
 
+    def points(self) -> tuple[list[float], list[float]]:
+        """The plotted (x, mean y) pairs as two lists, oldest first."""
+        buckets = self.buckets()
+        return [bucket.x for bucket in buckets], [bucket.mean for bucket in buckets]
+
     def tail(self, count: int) -> list[float]:
         """The means of the last `count` buckets."""
         return self.values()[-count:] if count > 0 else []
@@ -128,6 +136,7 @@ class Series:
         """
         if self.last is None or self.last[0] <= x_max:
             return 0
+        self.version += 1
         buckets = self.buckets()
         kept = list(takewhile(lambda bucket: bucket.x <= x_max, buckets))
         dropped = sum(bucket.count for bucket in buckets[len(kept):])
@@ -142,4 +151,6 @@ class Series:
         return dropped + gone
 
     def clear(self) -> None:
+        version = self.version
         self.__init__(self.capacity)  # type: ignore[misc]
+        self.version = version + 1

@@ -81,7 +81,7 @@ class MonitorScreen(Screen[None]):
         with Horizontal(id="panes"):
             with Vertical(id="left"):
                 with Vertical(id="metrics"):
-                    for index in range(7):
+                    for index in range(8):  # the rows of MonitorState.metric_rows()
                         yield MetricLine(id=f"metric-{index}")
                 yield EarlyStopPane(id="early-stop")
             with VerticalScroll(id="grads"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 from nntui.engine.events import (
     CheckpointSaved,
@@ -27,39 +27,43 @@ from nntui.engine.events import (
     RunStarted,
     StepLogged,
 )
-from nntui.tui.formatting import fmt_duration, fmt_lr, fmt_percent, fmt_rate, fmt_value
+from nntui.tui.formatting import fmt_duration, fmt_lr
 from nntui.tui.history import Series
-from nntui.tui.state_text import END_STATUS, describe_control, early_stop_lines, epoch_line, results_line, started_line
+from nntui.tui.state_text import (
+    CLASSIFICATION_ROWS,
+    END_STATUS,
+    FORMATTERS,
+    REGRESSION_ROWS,
+    MetricRow,
+    describe_control,
+    early_stop_lines,
+    epoch_line,
+    results_line,
+    started_line,
+)
+from nntui.tui.timeline import Timeline
+
+try:
+    from nntui.engine.events import SystemSampled
+except ImportError:  # until helper "engine"'s SystemSampled is merged: the agreed fields
+    @dataclass(frozen=True, slots=True)
+    class SystemSampled:  # type: ignore[no-redef]
+        EVENT = "system"
+        cpu_percent: float
+        rss_bytes: int
+        gpu_util: float | None = None
+        gpu_mem_allocated: int | None = None
+        gpu_mem_reserved: int | None = None
+        gpu_mem_peak: int | None = None
+        step: int = 0
+        time: float = math.nan
 
 SIGNAL_CODES = {129: "SIGHUP", 130: "SIGINT", 143: "SIGTERM"}
 LIVE_STATUSES = ("starting", "resuming", "running", "paused", "diverged (paused)", "stopping")
-
-
-@dataclass(frozen=True)
-class MetricRow:
-    """One sparkline row: which series, its label and how to format its current value."""
-
-    key: str
-    label: str
-    kind: str  # value, percent, lr, rate
-
-
-CLASSIFICATION_ROWS = (
-    MetricRow("train_loss", "train loss", "value"), MetricRow("val_loss", "val loss", "value"),
-    MetricRow("train_acc", "train acc", "percent"), MetricRow("val_acc", "val acc", "percent"),
-    MetricRow("lr", "learn rate", "lr"), MetricRow("samples_per_s", "samples/s", "rate"),
-    MetricRow("grad_norm", "grad norm", "value"),
-)
-REGRESSION_ROWS = (
-    MetricRow("train_loss", "train loss", "value"), MetricRow("val_loss", "val loss", "value"),
-    MetricRow("val_mae", "val MAE", "value"), MetricRow("val_r2", "val R²", "value"),
-    MetricRow("lr", "learn rate", "lr"), MetricRow("samples_per_s", "samples/s", "rate"),
-    MetricRow("grad_norm", "grad norm", "value"),
-)
-SERIES_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc", "val_mae", "val_r2", "lr",
+SERIES_KEYS = ("step_loss", "train_loss", "val_loss", "train_acc", "val_acc", "val_mae", "val_r2", "lr",
                "samples_per_s", "grad_norm")
-EPOCH_KEYS = ("val_loss", "train_acc", "val_acc", "val_mae", "val_r2")  # one point per epoch record
-FORMATTERS = {"value": fmt_value, "percent": fmt_percent, "lr": fmt_lr, "rate": fmt_rate}
+EPOCH_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc", "val_mae", "val_r2")  # one point per epoch record
+MARKER_OF_CONTROL = {"pause": "pause", "resume": "resume", "lr": "lr", "restore": "restore"}
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ class MonitorState:
         self.layer_recent = layer_recent
         self.early_stop: EarlyStopStatus | None = None
         self.last_epoch: EpochEnded | None = None
+        self.system: SystemSampled | None = None  # the latest sample of the training process
+        self.timeline = Timeline(history)  # step -> epoch and wall time; control markers
         self.log: deque[LogLine] = deque(maxlen=log_lines)
         self.log_total = 0
         self.version = 0
@@ -130,7 +136,7 @@ class MonitorState:
 
     def apply(self, event: Event) -> None:
         """Fold one event into the state."""
-        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        handler = self._handler(event)
         if handler is None:
             return
         self.version += 1
@@ -141,6 +147,26 @@ class MonitorState:
         handler(event)
         if self.awaited_pid is not None:
             self._hold_until_resumed(event)
+
+    def _handler(self, event: Event) -> Callable[[Any], None] | None:
+        match event:
+            case StepLogged():
+                return self._on_StepLogged
+            case GradNorms():
+                return self._on_GradNorms
+            case EpochEnded():
+                return self._on_EpochEnded
+            case ControlApplied():
+                return self._on_ControlApplied
+            case SystemSampled():
+                return self._on_SystemSampled
+            case CheckpointSaved():
+                return self._on_CheckpointSaved
+            case RunStarted():
+                return self._on_RunStarted
+            case RunEnded():
+                return self._on_RunEnded
+        return None
 
     def _hold_until_resumed(self, event: Event) -> None:
         """Old records (an old `end` too) must not make the run look over while it restarts."""
@@ -154,6 +180,7 @@ class MonitorState:
         self.lr = event.lr or self.lr
         self.early_stop = event.early_stop or self.early_stop
         self._prev_step = None
+        self.timeline.started(event.time, event.steps_per_epoch)
         for name in event.layers:
             self.layers.setdefault(name, LayerHistory(self.layer_recent))
         if event.resumed_from is not None:
@@ -166,6 +193,7 @@ class MonitorState:
         """Drop the history after `step` (it is trained again); what that means for the log."""
         dropped = {key: self.series[key].drop_after(step) for key in SERIES_KEYS}
         epochs_dropped = max(dropped[key] for key in EPOCH_KEYS)
+        self.timeline.drop_after(step)
         self.step = step
         self.epoch = -(-step // max(1, steps_per_epoch))  # the epoch that step `step` belongs to
         if self.last_epoch is not None and self.last_epoch.step > step:
@@ -177,9 +205,10 @@ class MonitorState:
 
     def _on_StepLogged(self, event: StepLogged) -> None:
         self.step, self.epoch, self.lr = event.step, event.epoch, event.lr
-        for key, value in (("train_loss", event.loss), ("lr", event.lr),
+        for key, value in (("step_loss", event.loss), ("lr", event.lr),
                            ("samples_per_s", event.samples_per_s), ("grad_norm", event.grad_norm)):
             self.series[key].append(event.step, value)
+        self.timeline.add_step(event.step, event.time)
         if self._prev_step is not None and event.step > self._prev_step[0]:
             self._active_s += max(0.0, event.time - self._prev_step[1])
             self._active_steps += event.step - self._prev_step[0]
@@ -199,12 +228,16 @@ class MonitorState:
             value = getattr(event, key)
             if value is not None:
                 self.series[key].append(event.step, value)
+        self.timeline.add_epoch(event.epoch, event.step, event.time)
         if event.early_stop is not None:
             self.early_stop = event.early_stop
         self._log("epoch", epoch_line(event, self.started.epochs if self.started else 0))
 
     def _on_ControlApplied(self, event: ControlApplied) -> None:
         self.step = max(self.step, event.step)
+        kind = MARKER_OF_CONTROL.get("restore" if event.source == "divergence" else event.action)
+        if kind is not None:
+            self.timeline.add_marker(event.step, event.time, kind)
         if event.action == "pause" and event.source == "divergence":
             self.status = "diverged (paused)"
             self.alert = event.message or f"loss diverged at step {event.step}; paused"
@@ -220,6 +253,9 @@ class MonitorState:
         elif event.action == "lr" and isinstance(event.value, (int, float)):
             self.lr = float(event.value)
         self._log("control", describe_control(event))
+
+    def _on_SystemSampled(self, event: SystemSampled) -> None:
+        self.system = event
 
     def _on_CheckpointSaved(self, event: CheckpointSaved) -> None:
         self.version -= 1  # nothing shown changes

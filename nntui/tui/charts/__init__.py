@@ -1,0 +1,6 @@
+"""The monitor's line charts: scales, smoothing and layout in pure modules (scales, smoothing,
+canvas, specs), the widgets in chart and pane. Styles: charts.tcss."""
+
+from nntui.tui.charts.pane import ChartScreen, ChartsPane
+
+__all__ = ["ChartScreen", "ChartsPane"]
