@@ -29,6 +29,7 @@ from nntui.engine.events import (
 )
 from nntui.tui.formatting import fmt_duration, fmt_lr, fmt_percent, fmt_rate, fmt_value
 from nntui.tui.history import Series
+from nntui.tui.layers import LayerTable
 from nntui.tui.state_text import END_STATUS, describe_control, early_stop_lines, epoch_line, results_line, started_line
 
 SIGNAL_CODES = {129: "SIGHUP", 130: "SIGINT", 143: "SIGTERM"}
@@ -70,24 +71,6 @@ class LogLine:
     text: str
 
 
-class LayerHistory:
-    """The gradient norm of one parameter: the latest value and a few recent ones."""
-
-    __slots__ = ("latest", "recent")
-
-    def __init__(self, recent: int) -> None:
-        self.latest = math.nan
-        self.recent: deque[float] = deque(maxlen=recent)
-
-    def add(self, norm: float) -> None:
-        self.latest = norm
-        self.recent.append(norm)
-
-    def spread(self) -> tuple[float, float]:
-        finite = [value for value in self.recent if math.isfinite(value)]
-        return (min(finite), max(finite)) if finite else (math.nan, math.nan)
-
-
 class MonitorState:
     """Everything the monitor displays, built from events only."""
 
@@ -100,8 +83,7 @@ class MonitorState:
         self.epoch = 0
         self.lr: float | None = None
         self.series = {key: Series(history) for key in SERIES_KEYS}
-        self.layers: dict[str, LayerHistory] = {}
-        self.layer_recent = layer_recent
+        self.layers = LayerTable(recent=layer_recent)
         self.early_stop: EarlyStopStatus | None = None
         self.last_epoch: EpochEnded | None = None
         self.log: deque[LogLine] = deque(maxlen=log_lines)
@@ -154,8 +136,7 @@ class MonitorState:
         self.lr = event.lr or self.lr
         self.early_stop = event.early_stop or self.early_stop
         self._prev_step = None
-        for name in event.layers:
-            self.layers.setdefault(name, LayerHistory(self.layer_recent))
+        self.layers.register(event.layers)
         if event.resumed_from is not None:
             again = self._drop_after(event.resumed_from, event.steps_per_epoch)
             self._log("info", f"resumed from step {event.resumed_from:,} on {event.device}{again}")
@@ -165,6 +146,7 @@ class MonitorState:
     def _drop_after(self, step: int, steps_per_epoch: int) -> str:
         """Drop the history after `step` (it is trained again); what that means for the log."""
         dropped = {key: self.series[key].drop_after(step) for key in SERIES_KEYS}
+        self.layers.drop_after(step)
         epochs_dropped = max(dropped[key] for key in EPOCH_KEYS)
         self.step = step
         self.epoch = -(-step // max(1, steps_per_epoch))  # the epoch that step `step` belongs to
@@ -186,11 +168,7 @@ class MonitorState:
         self._prev_step = (event.step, event.time)
 
     def _on_GradNorms(self, event: GradNorms) -> None:
-        for name, norm in event.norms:
-            layer = self.layers.get(name)
-            if layer is None:
-                layer = self.layers[name] = LayerHistory(self.layer_recent)
-            layer.add(float(norm))
+        self.layers.add(event)
 
     def _on_EpochEnded(self, event: EpochEnded) -> None:
         self.last_epoch, self.epoch, self.lr = event, event.epoch, event.lr
