@@ -9,8 +9,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import records, run_cli
+
 from nntui.engine.events import GradNorms, RunStarted, from_record
 from nntui.runs import read_records
 from nntui.tui.layers import EXPLODING, NON_FINITE, SPIKE, VANISHING, LayerTable

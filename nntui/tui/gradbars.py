@@ -34,7 +34,7 @@ def bar_segments(latest: float, low: float, high: float, scale: tuple[int, int],
         in_range = range_from <= index < range_to
         if index < whole:
             cells.append(("▓", "bar-range") if in_range else ("█", "bar"))
-        elif index == whole and filled > whole:
+        elif index == whole and int((filled - whole) * len(PARTIAL_BLOCKS)):
             cells.append((PARTIAL_BLOCKS[int((filled - whole) * len(PARTIAL_BLOCKS))], "bar"))
         else:
             cells.append(("░", "range") if in_range else ("·", "track"))
@@ -74,7 +74,8 @@ def decade_legend(scale: tuple[int, int], width: int) -> list[tuple[str, float |
     cell's middle); only the two end labels when the decades do not fit."""
     low_exp, high_exp = scale
     decades = max(1, high_exp - low_exp)
-    labels = [f"1e{exponent}" for exponent in range(low_exp, high_exp + 1)]
+    labels = [f" 1e{exponent} " for exponent in range(low_exp, high_exp + 1)]
+    labels[0], labels[-1] = labels[0].lstrip(), labels[-1].rstrip()
     per_decade = (width - sum(len(label) for label in labels)) // decades
     if per_decade >= 2:
         runs: list[tuple[str, float | None]] = []
