@@ -7,14 +7,52 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
+from dataclasses import dataclass
 from typing import Sequence
 
 from nntui.tui.formatting import log_fraction
 
 PARTIAL_BLOCKS = " ▏▎▍▌▋▊▉"
+VALUES_WIDTH = 16  # " 1.2e-03 3.4e-04": the norm and the update ratio after the bar
+MIN_BAR, BESIDE_BAR, MIN_HEAT = 6, 16, 24
+GAP = " │ "  # between the bars and a heatmap beside them
 RATIO_LOW, RATIO_HIGH = 1e-5, 1e-1  # update/weight ratios outside this band are highlighted (~1e-3 is typical)
 MIN_NAME_WIDTH = 6
 ELLIPSIS = "…"
+
+
+# ---------------------------------------------------------------------------------- layout
+
+@dataclass(frozen=True)
+class PaneLayout:
+    """Widths of the pane's columns, and where the heatmap goes ("beside", "below" or "")."""
+
+    name_width: int
+    bar_width: int
+    heat_width: int
+    heat: str
+
+    @property
+    def heat_indent(self) -> int:
+        """The column where the heatmap's cells start."""
+        if self.heat == "beside":
+            return self.name_width + 3 + self.bar_width + VALUES_WIDTH + len(GAP)
+        return self.name_width + 1
+
+
+def pane_layout(width: int, height: int, name_width: int, rows: int, legend_lines: int) -> PaneLayout:
+    """Bars and legend always; the heatmap beside them when the width leaves MIN_HEAT cells
+    after a BESIDE_BAR-wide bar, else below when the height holds it (a title, a row per
+    layer, the colour legend), else not at all."""
+    fixed = name_width + 3 + VALUES_WIDTH  # name, flag between spaces, (bar), values
+    spare = width - fixed - BESIDE_BAR - len(GAP) - MIN_HEAT
+    if spare >= 0:
+        bar_width = BESIDE_BAR + spare // 3  # the heatmap gets most of what is left: it holds the history
+        return PaneLayout(name_width, bar_width, width - fixed - bar_width - len(GAP), "beside")
+    bar_width = max(MIN_BAR, width - fixed)
+    if 1 + rows + legend_lines + 2 + rows <= height:
+        return PaneLayout(name_width, bar_width, width - name_width - 1, "below")
+    return PaneLayout(name_width, bar_width, 0, "")
 
 
 # ---------------------------------------------------------------------------------- bars

@@ -14,11 +14,14 @@ from textual.geometry import Size
 from textual.widget import Widget
 
 from nntui.tui.gradbars import (
+    GAP,
+    PaneLayout,
     bar_segments,
     decade_legend,
     fmt_norm,
     heat_level,
     level_of,
+    pane_layout,
     ratio_unusual,
     short_names,
 )
@@ -35,8 +38,6 @@ FLAG_CLASSES = {"": "gradpane--ok", VANISHING: "gradpane--vanishing", EXPLODING:
                 NON_FINITE: "gradpane--non-finite"}
 LEGEND = ("█ latest", "▓░ range of last {recent} logs", "↑ jump/outlier", "↓ vanishing", "! inf/NaN",
           "upd/w: update/weight, ~1e-3 ok")
-VALUES_WIDTH = 16  # " 1.2e-03 3.4e-04": the norm and the update ratio
-MIN_BAR, BESIDE_BAR, MIN_HEAT = 6, 16, 24
 
 
 class GradPane(Widget):
@@ -76,51 +77,47 @@ class GradPane(Widget):
         return len(self._layout_lines(width, self._room))
 
     def render(self) -> Text:
-        try:
-            return Text("\n").join(self._layout_lines(self.size.width, self._room or self.size.height))
-        except Exception as error:  # noqa: BLE001 - a drawing bug must not take the monitor down
-            report = getattr(self.screen, "report_error", None)
-            if report is not None:
-                report("drawing the gradient norms", error)
-            return Text("cannot draw the gradient norms (see the log)", style="dim")
+        lines = self._layout_lines(self.size.width, self._room or self.size.height)
+        return Text("\n", no_wrap=True, overflow="crop").join(lines)
 
     def _layout_lines(self, width: int, height: int) -> list[Text]:
+        """The pane's lines for this size, rebuilt only when the version or the size changed."""
         key = (self._version, width, height)
         if key != self._built_for:
-            self._lines = self._build_lines(max(1, width), max(1, height))
             self._built_for = key
             self.builds += 1
+            try:
+                self._lines = self._build_lines(max(1, width), max(1, height))
+            except Exception as error:  # noqa: BLE001 - a drawing bug must not take the monitor down
+                report = getattr(self.screen, "report_error", None)
+                if report is not None:
+                    report("drawing the gradient norms", error)
+                self._lines = [Text("cannot draw the gradient norms (see the log)", style="dim")]
         return self._lines
 
     def _build_lines(self, width: int, height: int) -> list[Text]:
         table = self._table
         if table is None or not table.has_norms():
             return [Text("waiting for gradient norms…", style=self._style("gradpane--legend"))]
-        rows = list(table)
+        rows, scale = list(table), table.scale()
         names = self._short_names(table, width)
-        name_width = max(len(name) for name in names.values())
-        fixed = name_width + 3 + VALUES_WIDTH  # name, space, flag, space, bar, values
         legend = self._legend(width, table.recent)
-        beside = width - fixed - BESIDE_BAR - 3 >= MIN_HEAT
-        below = not beside and 2 * len(rows) + 3 + len(legend) <= height  # header, rows, title, rows, colours
-        bar_width = BESIDE_BAR + (width - fixed - BESIDE_BAR - 3 - MIN_HEAT) // 3 if beside else width - fixed
-        bar_width = max(MIN_BAR, bar_width)
-        heat_width = width - fixed - bar_width - 3 if beside else width - name_width - 1
-        columns = table.columns(heat_width) if beside or below else []
-        lines = [self._header(table, name_width, bar_width, heat_width if beside else 0)]
+        layout = pane_layout(width, height, max(map(len, names.values())), len(rows), len(legend))
+        columns = table.columns(layout.heat_width) if layout.heat else []
+        lines = [self._header(table, layout)]
         for index, row in enumerate(rows):
-            line = self._bar_line(row, names[row.name], name_width, bar_width, table.scale())
-            if beside:
-                line.append(" │ ", style=self._style("gradpane--track"))
-                line.append_text(self._heat_cells(columns[index], table.scale()))
+            line = self._bar_line(row, names[row.name], layout, scale)
+            if layout.heat == "beside":
+                line.append(GAP, style=self._style("gradpane--track"))
+                line.append_text(self._heat_cells(columns[index], scale))
             lines.append(line)
-        if beside:
-            lines.append(self._heat_legend(table, fixed + bar_width + 3, heat_width))
-        if below:
-            lines.append(self._heat_title(table, name_width + 1))
-            lines.extend(Text(names[row.name].ljust(name_width + 1)) + self._heat_cells(cells, table.scale())
+        if layout.heat == "below":
+            lines.append(Text(" " * layout.heat_indent + self._span_text(table, "heat: norm over steps"),
+                              style=self._style("gradpane--header")))
+            lines.extend(Text(names[row.name].ljust(layout.heat_indent)) + self._heat_cells(cells, scale)
                          for row, cells in zip(rows, columns))
-            lines.append(self._heat_legend(table, name_width + 1, heat_width))
+        if layout.heat:
+            lines.append(self._heat_legend(scale, layout))
         return lines + legend
 
     def _short_names(self, table: LayerTable, width: int) -> dict[str, str]:
@@ -135,25 +132,28 @@ class GradPane(Widget):
     def _style(self, component: str) -> Style:
         return self.get_component_rich_style(component, partial=True)
 
-    def _header(self, table: LayerTable, name_width: int, bar_width: int, heat_width: int) -> Text:
+    def _header(self, table: LayerTable, layout: PaneLayout) -> Text:
+        """Column titles, with the bars' scale at their two ends."""
         low, high = (f"1e{exponent}" for exponent in table.scale())
-        axis = low + high.rjust(bar_width - len(low)) if bar_width > len(low) + len(high) else "log".ljust(bar_width)
-        text = f"{'layer':<{name_width}}   {axis} {'norm':>7} {'upd/w':>7}"
-        if heat_width:
-            text += " │ " + self._span_text(table, "norm over steps", heat_width)
+        width = layout.bar_width
+        axis = low + high.rjust(width - len(low)) if width > len(low) + len(high) else "log".ljust(width)
+        text = f"{'layer':<{layout.name_width}}   {axis} {'norm':>7} {'upd/w':>7}"
+        if layout.heat == "beside":
+            text += GAP + self._span_text(table, "norm over steps")[:layout.heat_width]
         return Text(text, style=self._style("gradpane--header"))
 
-    def _span_text(self, table: LayerTable, label: str, width: int) -> str:
+    def _span_text(self, table: LayerTable, label: str) -> str:
         first, last = table.steps() or (0, 0)
-        return f"{label} {first:,}→{last:,}"[:width]
+        return f"{label} {first:,}→{last:,}"
 
-    def _bar_line(self, row: LayerRow, name: str, name_width: int, bar_width: int, scale: tuple[int, int]) -> Text:
+    def _bar_line(self, row: LayerRow, name: str, layout: PaneLayout, scale: tuple[int, int]) -> Text:
+        """`name ↑ ████▓▓▌░░··· 1.2e+00 3.4e-03`: flag, bar, latest norm, update ratio."""
         flag_style = self._style(FLAG_CLASSES[row.flag])
-        line = Text(name.ljust(name_width) + " ")
+        line = Text(name.ljust(layout.name_width) + " ")
         line.append(FLAG_MARKS[row.flag], style=flag_style)
         line.append(" ")
         low, high = row.spread()
-        for text, kind in bar_segments(row.latest, low, high, scale, bar_width):
+        for text, kind in bar_segments(row.latest, low, high, scale, layout.bar_width):
             if kind == "track":
                 line.append(text, style=self._style("gradpane--track"))
             else:
@@ -176,14 +176,10 @@ class GradPane(Widget):
                 text.append(" ", style=self._style("gradpane--empty"))
         return text
 
-    def _heat_title(self, table: LayerTable, indent: int) -> Text:
-        return Text(" " * indent + self._span_text(table, "heat: norm over steps", 80),
-                    style=self._style("gradpane--header"))
-
-    def _heat_legend(self, table: LayerTable, indent: int, width: int) -> Text:
+    def _heat_legend(self, scale: tuple[int, int], layout: PaneLayout) -> Text:
         """`1e-4 ███ 1e-3 ███ …`: the colour of each decade of the log scale."""
-        text = Text(" " * indent)
-        for run, fraction in decade_legend(table.scale(), width):
+        text = Text(" " * layout.heat_indent)
+        for run, fraction in decade_legend(scale, layout.heat_width):
             if fraction is None:
                 text.append(run, style=self._style("gradpane--legend"))
             else:
