@@ -58,12 +58,14 @@ async def shown(app: PaneApp, pilot, table: LayerTable) -> tuple[GradPane, list[
 
 
 def heat_rows(pane: GradPane) -> list[list[str]]:
-    """Per rendered line, the heatmap colours used in it (those of the ramp)."""
+    """Per rendered line, the ramp colour of each heatmap cell in it (one entry per cell)."""
     rows = []
     for line in pane.render().split("\n"):
-        colours = [span.style.color.name for span in line.spans
-                   if not isinstance(span.style, str) and span.style.color is not None
-                   and span.style.color.name in HEAT_RAMP and line.plain[span.start:span.end].strip("█") == ""]
+        colours = []
+        for span in line.spans:
+            colour = None if isinstance(span.style, str) or span.style.color is None else span.style.color.name
+            if colour in HEAT_RAMP and set(line.plain[span.start:span.end]) == {"█"}:
+                colours.extend([colour] * (span.end - span.start))
         rows.append(colours)
     return rows
 

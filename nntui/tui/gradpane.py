@@ -8,8 +8,10 @@ only when the table's version or the pane's size changes.
 
 from __future__ import annotations
 
+import itertools
+
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 from textual.geometry import Size
 from textual.widget import Widget
 
@@ -25,7 +27,7 @@ from nntui.tui.gradbars import (
     ratio_unusual,
     short_names,
 )
-from nntui.tui.layers import EXPLODING, NON_FINITE, VANISHING, LayerRow, LayerTable
+from nntui.tui.layers import EXPLODING, NON_FINITE, VANISHING, Cell, LayerRow, LayerTable
 
 # The heatmap's colours, coldest (smallest norm) first: a viridis ramp. It lives here, not in
 # gradpane.tcss, because Textual CSS styles whole widgets or component classes and cannot
@@ -33,6 +35,7 @@ from nntui.tui.layers import EXPLODING, NON_FINITE, VANISHING, LayerRow, LayerTa
 HEAT_RAMP = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e",
              "#1f9e89", "#35b779", "#6ece58", "#b5de2b", "#fde725")
 HEAT_STYLES = tuple(Style(color=colour) for colour in HEAT_RAMP)
+ODD_CELLS = {"!": "gradpane--non-finite", "0": "gradpane--vanishing", " ": "gradpane--empty"}
 FLAG_MARKS = {"": " ", VANISHING: "↓", EXPLODING: "↑", NON_FINITE: "!"}  # readable without colour
 FLAG_CLASSES = {"": "gradpane--ok", VANISHING: "gradpane--vanishing", EXPLODING: "gradpane--exploding",
                 NON_FINITE: "gradpane--non-finite"}
@@ -54,8 +57,9 @@ class GradPane(Widget):
         self._table: LayerTable | None = None
         self._version = -1
         self._lines: list[Text] = []
-        self._built_for: tuple[int, int, int] | None = None  # (version, width, height) of _lines
+        self._built_for: tuple[int, int, int, str] | None = None  # (version, width, height, theme) of _lines
         self._shape: tuple[int, bool] | None = None
+        self._styles: dict[str, Style] = {}
         self._room = 0  # the height the pane may fill, from its container at the last layout
         self._names: dict[str, str] = {}
         self._named: tuple[tuple[str, ...], int] | None = None
@@ -82,7 +86,7 @@ class GradPane(Widget):
 
     def _layout_lines(self, width: int, height: int) -> list[Text]:
         """The pane's lines for this size, rebuilt only when the version or the size changed."""
-        key = (self._version, width, height)
+        key = (self._version, width, height, getattr(self.app, "theme", ""))  # styles come from the theme
         if key != self._built_for:
             self._built_for = key
             self.builds += 1
@@ -96,7 +100,7 @@ class GradPane(Widget):
         return self._lines
 
     def _build_lines(self, width: int, height: int) -> list[Text]:
-        table = self._table
+        table, self._styles = self._table, {}
         if table is None or not table.has_norms():
             return [Text("waiting for gradient norms…", style=self._style("gradpane--legend"))]
         rows, scale = list(table), table.scale()
@@ -130,7 +134,10 @@ class GradPane(Widget):
     # ------------------------------------------------------------------ pieces
 
     def _style(self, component: str) -> Style:
-        return self.get_component_rich_style(component, partial=True)
+        style = self._styles.get(component)
+        if style is None:  # looked up once per build: the theme may change between builds
+            style = self._styles[component] = self.get_component_rich_style(component, partial=True)
+        return style
 
     def _header(self, table: LayerTable, layout: PaneLayout) -> Text:
         """Column titles, with the bars' scale at their two ends."""
@@ -163,18 +170,18 @@ class GradPane(Widget):
         line.append(" " + fmt_norm(row.ratio), style=self._style(ratio_class))
         return line
 
-    def _heat_cells(self, cells: list, scale: tuple[int, int]) -> Text:
-        text = Text()
-        for cell in cells:
-            if cell.bad:
-                text.append("!", style=self._style("gradpane--non-finite"))
-            elif cell.log_norm is not None:
-                text.append("█", style=HEAT_STYLES[heat_level(cell.log_norm, scale, len(HEAT_STYLES))])
-            elif cell.zero:
-                text.append("0", style=self._style("gradpane--vanishing"))
-            else:
-                text.append(" ", style=self._style("gradpane--empty"))
-        return text
+    def _heat_cells(self, cells: list[Cell], scale: tuple[int, int]) -> Text:
+        """One heatmap row: a coloured █ per cell, `!` where a norm was not finite, `0` where
+        all were zero. Runs of equal cells share one span (this is the pane's hot loop)."""
+        keys = [("!" if cell.bad else "█" if cell.log_norm is not None else "0" if cell.zero else " ",
+                 heat_level(cell.log_norm, scale, len(HEAT_STYLES)) if cell.log_norm is not None else -1)
+                for cell in cells]
+        text, spans, start = "".join(char for char, _ in keys), [], 0
+        for (char, level), run in itertools.groupby(keys):
+            end = start + len(list(run))
+            spans.append(Span(start, end, HEAT_STYLES[level] if char == "█" else self._style(ODD_CELLS[char])))
+            start = end
+        return Text(text, spans=spans)
 
     def _heat_legend(self, scale: tuple[int, int], layout: PaneLayout) -> Text:
         """`1e-4 ███ 1e-3 ███ …`: the colour of each decade of the log scale."""

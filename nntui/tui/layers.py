@@ -87,6 +87,9 @@ class LayerRow:
 
     def cell(self, first: int, stop: int) -> Cell:
         """Buckets first..stop-1 as one cell."""
+        if stop == first + 1:  # the common case, without slices
+            count = self.counts[first]
+            return Cell(self.sums[first] / count if count else None, self.zeros[first] > 0, self.bads[first] > 0)
         count, zero, bad = sum(self.counts[first:stop]), any(self.zeros[first:stop]), any(self.bads[first:stop])
         return Cell(sum(self.sums[first:stop]) / count if count else None, zero, bad)
 
