@@ -14,11 +14,12 @@ from conftest import pilot_wait_until as wait_until
 
 from nntui.tui import private_tmp
 from nntui.tui.app import create_app
+from nntui.tui.gradpane import GradPane
 from nntui.tui.launcher import ChildRun
 from nntui.tui.monitor import MonitorScreen
 from nntui.tui.private_tmp import PrivateDirError, create_private_file, private_dir
 from nntui.tui.state import MonitorState
-from nntui.tui.widgets import GradNormChart, MetricLine
+from nntui.tui.widgets import MetricLine
 
 FAKE_TRAINER = Path(__file__).parent / "fixtures" / "fake_trainer.py"
 
@@ -80,11 +81,11 @@ async def test_a_widget_that_fails_to_draw_leaves_the_others_and_the_app_going(l
     def broken_show(self, label, value, data):
         raise ValueError("cannot draw this metric")
 
-    def broken_render(self):
+    def broken_render(self, width, height):
         raise ZeroDivisionError("float division by zero")
 
     monkeypatch.setattr(MetricLine, "show", broken_show)
-    monkeypatch.setattr(GradNormChart, "_render_bars", broken_render)
+    monkeypatch.setattr(GradPane, "_build_lines", broken_render)
     app = create_app(mode="attach", runs_dir=live_run.run_dir.parent, run_dir=live_run.run_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
@@ -98,7 +99,7 @@ async def test_a_widget_that_fails_to_draw_leaves_the_others_and_the_app_going(l
         logged = [line.text for line in screen.state.log if line.text.startswith("monitor error")]
         assert len(logged) == 2 and any("ValueError: cannot draw this metric" in text for text in logged)
         assert any("ZeroDivisionError: float division by zero" in text for text in logged)
-        assert "cannot draw the gradient norms" in str(screen.query_one("#grad-chart").render())
+        assert "cannot draw the gradient norms" in str(screen.query_one("#grad-pane").render())
         status = str(screen.query_one("#status").render())
         assert "RUNNING" in status  # the header still draws
         await pilot.press("space")  # and the keys still work

@@ -23,6 +23,7 @@ from nntui.engine.events import EVENT_TYPES, GradNorms, StepLogged, from_record,
 from nntui.records import RecordTail, last_record, parse_lines, read_records, record_line, scan_records
 from nntui.runs import run_info
 from nntui.tui.follow import poll_events
+from nntui.tui.gradbars import short_names
 from nntui.tui.state import MonitorState
 
 # tmp_path is shared by a test's examples: each example writes files of its own names (`fresh`)
@@ -89,7 +90,9 @@ def exercise(state: MonitorState) -> None:
     for row in state.metric_rows():
         state.current_text(row)
         state.series[row.key].values()
-    for layer in state.layers.values():
+    layers = state.layers
+    layers.scale(), layers.steps(), layers.columns(40), short_names(layers.names(), 12)
+    for layer in layers:
         layer.spread()
 
 

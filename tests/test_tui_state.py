@@ -16,8 +16,7 @@ from nntui.engine.events import (
 )
 from nntui.runs import read_records
 from nntui.tui.formatting import fmt_duration, fmt_lr, fmt_percent, fmt_rate, fmt_value, log_fraction
-from nntui.tui.gradbars import chart_scale, flag_of, layer_bars, log_sparkline, short_name
-from nntui.tui.state import LayerHistory, MonitorState
+from nntui.tui.state import MonitorState
 
 RUNS = Path(__file__).parent / "fixtures" / "runs"
 
@@ -88,8 +87,7 @@ def test_diverged_fixture_alerts_with_the_trainers_message():
     state = replay("digits-mlp-diverged")
     assert state.status == "diverged (paused)"
     assert state.alert == message
-    bars, _ = layer_bars(state.layers)
-    assert any(bar.flag == "vanishing" for bar in bars), "dead layers (norm 0) must stand out"
+    assert any(row.flag == "vanishing" for row in state.layers), "dead layers (norm 0) must stand out"
 
 
 def test_pause_resume_lr_and_eta_from_record_times():
@@ -171,36 +169,12 @@ def test_version_changes_only_when_something_shown_changes():
     assert state.version > before
 
 
-def test_layer_bars_flag_outliers_on_a_shared_log_scale():
-    layers = {}
-    for name, norm in (("a", 1.0), ("b", 0.5), ("c", 2.0), ("tiny", 1e-6), ("huge", 5e4), ("bad", math.nan)):
-        layers[name] = LayerHistory(8)
-        layers[name].add(norm)
-    bars, scale = layer_bars(layers)
-    flags = {bar.name: bar.flag for bar in bars}
-    assert flags == {"a": "", "b": "", "c": "", "tiny": "vanishing", "huge": "exploding", "bad": "non-finite"}
-    assert scale.low_exp <= -6 and scale.high_exp >= 5
-    fractions = {bar.name: bar.fraction for bar in bars}
-    assert fractions["tiny"] < fractions["b"] < fractions["a"] < fractions["c"] < fractions["huge"] <= 1
-
-
-def test_chart_scale_spans_at_least_three_decades():
-    layer = LayerHistory(4)
-    layer.add(0.5)
-    scale = chart_scale({"w": layer})
-    assert scale.high_exp - scale.low_exp >= 3
-    assert flag_of(0.0, None) == "vanishing"
-
-
 def test_small_helpers():
     assert fmt_value(None) == "–" and fmt_value(0.123456) == "0.1235" and fmt_value(1e-5) == "1.00e-05"
     assert fmt_lr(3e-4) == "3.00e-04"
     assert fmt_rate(15300) == "15.3k"
     assert fmt_duration(0.317) == "0.3s" and fmt_duration(59) == "59s" and fmt_duration(61) == "1m01s" and fmt_duration(3 * 3600 + 120) == "3h02m"
     assert log_fraction(10, 0, 2) == 0.5 and log_fraction(0, 0, 2) == 0.0
-    assert log_sparkline((1e-3, 1.0), chart_scale({}))[0] < log_sparkline((1e-3, 1.0), chart_scale({}))[1]
-    assert short_name("layer3.1.conv2.weight", 10) == "…v2.weight"
-    assert short_name("fc1.bias", 10) == "fc1.bias  "
 
 
 def test_control_lines_prefer_the_trainers_message():
@@ -323,6 +297,7 @@ def test_a_relaunched_run_is_resuming_until_its_own_start_record():
 def _monitor_sizes(state: MonitorState) -> dict[str, int]:
     sizes = {f"series.{key}": len(series) for key, series in state.series.items()}
     sizes.update({f"layer.{name}": len(layer.recent) for name, layer in state.layers.items()})
+    sizes["layer buckets"] = state.layers.buckets
     sizes["log"] = len(state.log)
     sizes["timeline.step_times"] = len(state.timeline.step_times)
     sizes["timeline.markers"] = len(state.timeline.markers)
@@ -347,7 +322,7 @@ def test_a_long_run_keeps_every_monitor_buffer_at_a_fixed_size():
             sizes_at[step] = _monitor_sizes(state)
     for step, sizes in sizes_at.items():  # bounded by the capacities, however long the run
         for key, size in sizes.items():
-            limit = {"log": 2000}.get(key, 32 if key.startswith("layer.") else 512)
+            limit = {"log": 2000, "layer buckets": 128}.get(key, 32 if key.startswith("layer.") else 512)
             assert size <= limit, (step, key, size)
     assert state.series["step_loss"].last == (100_000, pytest.approx(1.0 / 100_000))
     assert state.step == 100_000 and state.epoch == 1000

@@ -27,10 +27,11 @@ from nntui.tui.follow import (
     RunVanished,
     SteerAnswered,
 )
+from nntui.tui.gradpane import GradPane
 from nntui.tui.guard import MonitorErrors, guarded
 from nntui.tui.launcher import ChildRun
 from nntui.tui.state import MonitorState
-from nntui.tui.widgets import EarlyStopPane, FollowingLog, GradNormChart, MetricLine
+from nntui.tui.widgets import EarlyStopPane, FollowingLog, MetricLine
 
 MonitorMode = Literal["run", "attach", "show"]
 REDRAW_S = 0.1
@@ -85,7 +86,7 @@ class MonitorScreen(Screen[None]):
                         yield MetricLine(id=f"metric-{index}")
                 yield EarlyStopPane(id="early-stop")
             with VerticalScroll(id="grads"):
-                yield GradNormChart(id="grad-chart")
+                yield GradPane(id="grad-pane")
         yield Static("", id="results")
         yield FollowingLog(id="log", max_lines=2000, wrap=True, markup=False, min_width=20)
         yield Footer()
@@ -221,8 +222,7 @@ class MonitorScreen(Screen[None]):
     @guarded("drawing the panes")
     def _draw_panes(self) -> None:
         state = self.state
-        scale = self.query_one("#grad-chart", GradNormChart).show(state.layers)
-        self.query_one("#grads").border_subtitle = scale.label() if state.layers else ""
+        self.query_one("#grad-pane", GradPane).show(state.layers)
         stop = state.early_stop
         self.query_one("#early-stop", EarlyStopPane).show(
             state.early_stop_lines(), stop.wait if stop else None, stop.patience if stop else None)

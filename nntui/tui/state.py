@@ -26,9 +26,11 @@ from nntui.engine.events import (
     RunEnded,
     RunStarted,
     StepLogged,
+    SystemSampled,
 )
 from nntui.tui.formatting import fmt_duration, fmt_lr
 from nntui.tui.history import Series
+from nntui.tui.layers import LayerTable
 from nntui.tui.state_text import (
     CLASSIFICATION_ROWS,
     END_STATUS,
@@ -42,21 +44,6 @@ from nntui.tui.state_text import (
     started_line,
 )
 from nntui.tui.timeline import Timeline
-
-try:
-    from nntui.engine.events import SystemSampled
-except ImportError:  # until helper "engine"'s SystemSampled is merged: the agreed fields
-    @dataclass(frozen=True, slots=True)
-    class SystemSampled:  # type: ignore[no-redef]
-        EVENT = "system"
-        cpu_percent: float
-        rss_bytes: int
-        gpu_util: float | None = None
-        gpu_mem_allocated: int | None = None
-        gpu_mem_reserved: int | None = None
-        gpu_mem_peak: int | None = None
-        step: int = 0
-        time: float = math.nan
 
 SIGNAL_CODES = {129: "SIGHUP", 130: "SIGINT", 143: "SIGTERM"}
 LIVE_STATUSES = ("starting", "resuming", "running", "paused", "diverged (paused)", "stopping")
@@ -74,24 +61,6 @@ class LogLine:
     text: str
 
 
-class LayerHistory:
-    """The gradient norm of one parameter: the latest value and a few recent ones."""
-
-    __slots__ = ("latest", "recent")
-
-    def __init__(self, recent: int) -> None:
-        self.latest = math.nan
-        self.recent: deque[float] = deque(maxlen=recent)
-
-    def add(self, norm: float) -> None:
-        self.latest = norm
-        self.recent.append(norm)
-
-    def spread(self) -> tuple[float, float]:
-        finite = [value for value in self.recent if math.isfinite(value)]
-        return (min(finite), max(finite)) if finite else (math.nan, math.nan)
-
-
 class MonitorState:
     """Everything the monitor displays, built from events only."""
 
@@ -104,8 +73,7 @@ class MonitorState:
         self.epoch = 0
         self.lr: float | None = None
         self.series = {key: Series(history) for key in SERIES_KEYS}
-        self.layers: dict[str, LayerHistory] = {}
-        self.layer_recent = layer_recent
+        self.layers = LayerTable(recent=layer_recent)
         self.early_stop: EarlyStopStatus | None = None
         self.last_epoch: EpochEnded | None = None
         self.system: SystemSampled | None = None  # the latest sample of the training process
@@ -181,8 +149,7 @@ class MonitorState:
         self.early_stop = event.early_stop or self.early_stop
         self._prev_step = None
         self.timeline.started(event.time, event.steps_per_epoch)
-        for name in event.layers:
-            self.layers.setdefault(name, LayerHistory(self.layer_recent))
+        self.layers.register(event.layers)
         if event.resumed_from is not None:
             again = self._drop_after(event.resumed_from, event.steps_per_epoch)
             self._log("info", f"resumed from step {event.resumed_from:,} on {event.device}{again}")
@@ -192,6 +159,7 @@ class MonitorState:
     def _drop_after(self, step: int, steps_per_epoch: int) -> str:
         """Drop the history after `step` (it is trained again); what that means for the log."""
         dropped = {key: self.series[key].drop_after(step) for key in SERIES_KEYS}
+        self.layers.drop_after(step)
         epochs_dropped = max(dropped[key] for key in EPOCH_KEYS)
         self.timeline.drop_after(step)
         self.step = step
@@ -215,11 +183,7 @@ class MonitorState:
         self._prev_step = (event.step, event.time)
 
     def _on_GradNorms(self, event: GradNorms) -> None:
-        for name, norm in event.norms:
-            layer = self.layers.get(name)
-            if layer is None:
-                layer = self.layers[name] = LayerHistory(self.layer_recent)
-            layer.add(float(norm))
+        self.layers.add(event)
 
     def _on_EpochEnded(self, event: EpochEnded) -> None:
         self.last_epoch, self.epoch, self.lr = event, event.epoch, event.lr

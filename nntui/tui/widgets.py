@@ -1,23 +1,14 @@
-"""Monitor panes: metric sparklines, the gradient-norm chart, early stopping."""
+"""Monitor panes: metric sparklines, early stopping, the log (the gradient pane is gradpane.py)."""
 
 from __future__ import annotations
 
 import math
 from typing import Sequence
 
-from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widget import Widget
 from textual.widgets import Label, ProgressBar, RichLog, Sparkline, Static
-
-from nntui.tui.gradbars import LayerBar, Scale, layer_bars, log_sparkline, short_name
-from nntui.tui.state import LayerHistory
-
-FLAG_STYLES = {"": "green", "vanishing": "yellow", "exploding": "bold red", "non-finite": "bold red"}
-FLAG_MARKS = {"": " ", "vanishing": "↓", "exploding": "↑", "non-finite": "!"}  # visible without colour
-PARTIAL_BLOCKS = " ▏▎▍▌▋▊▉"
 
 
 class MetricLine(Horizontal):
@@ -39,69 +30,6 @@ class MetricLine(Horizontal):
             self.query_one(".metric-label", Label).update(label)
         self.query_one(".metric-value", Label).update(value)
         self.query_one(Sparkline).data = [point for point in data if math.isfinite(point)]
-
-
-def bar_text(bar: LayerBar, width: int) -> Text:
-    """The latest norm as a solid bar; the rest of the recent range as a shaded tail."""
-    filled = bar.fraction * width
-    whole = int(filled)
-    text = Text("█" * whole, style=FLAG_STYLES[bar.flag])
-    if whole < width:
-        text.append(PARTIAL_BLOCKS[int((filled - whole) * len(PARTIAL_BLOCKS))], style=FLAG_STYLES[bar.flag])
-        high = min(width, int(round(bar.high_fraction * width)))
-        rest = width - whole - 1
-        shaded = max(0, min(rest, high - whole - 1))
-        text.append("░" * shaded, style="dim " + FLAG_STYLES[bar.flag].replace("bold ", ""))
-        text.append("·" * (rest - shaded), style="dim")
-    return text
-
-
-class GradNormChart(Widget):
-    """Latest gradient norm of every parameter on a shared log scale, with its recent spread."""
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._bars: list[LayerBar] = []
-        self._scale = Scale(-4, 1)
-
-    def show(self, layers: dict[str, LayerHistory]) -> Scale:
-        """Recompute the rows from the layers; returns the scale for the pane's title."""
-        self._bars, self._scale = layer_bars(layers)
-        self.refresh(layout=True)
-        return self._scale
-
-    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[override]
-        return max(1, len(self._bars))
-
-    def render(self) -> Text:
-        try:
-            return self._render_bars()
-        except Exception as error:  # noqa: BLE001 - a drawing bug must not take the monitor down
-            report = getattr(self.screen, "report_error", None)
-            if report is not None:
-                report("drawing the gradient norms", error)
-            return Text("cannot draw the gradient norms (see the log)", style="dim")
-
-    def _render_bars(self) -> Text:
-        if not self._bars:
-            return Text("waiting for gradient norms…", style="dim")
-        width = self.size.width
-        name_width = min(max(len(bar.name) for bar in self._bars), max(8, width // 3))
-        show_range = width >= name_width + 12 + 8 + 16
-        show_spark = width >= name_width + 12 + 8 + 16 + 9
-        bar_width = width - name_width - 1 - 8 - (16 if show_range else 0) - (9 if show_spark else 0)
-        lines = []
-        for bar in self._bars:
-            line = Text(short_name(bar.name, name_width))
-            line.append(FLAG_MARKS[bar.flag], style=FLAG_STYLES[bar.flag])
-            line.append_text(bar_text(bar, max(3, bar_width)))
-            line.append(f" {bar.latest:7.1e}", style=FLAG_STYLES[bar.flag])
-            if show_range:
-                line.append(f" {bar.low:.0e}‥{bar.high:.0e}".ljust(16), style="dim")
-            if show_spark:
-                line.append(" " + log_sparkline(bar.recent, self._scale), style="cyan")
-            lines.append(line)
-        return Text("\n").join(lines)
 
 
 class EarlyStopPane(Vertical):
