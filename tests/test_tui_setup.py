@@ -513,3 +513,42 @@ async def test_continue_run_resumes_an_ended_run_for_more_epochs(tmp_path):
     starts, (end,) = records_of(run_dir, "start"), records_of(run_dir, "end")[-1:]
     assert len(starts) == 2 and starts[1]["resumed_from"] is not None
     assert end["status"] == "completed" and end["epoch"] == 2
+
+
+async def test_open_setup_from_a_shown_run_takes_the_monitors_place(tmp_path):
+    """`n` from `nntui show RUN` (or `nntui run`): the setup screen replaces the monitor, with the
+    run's settings; starting from it puts a monitor over it again."""
+    from pathlib import Path
+
+    from nntui.tui.app import config_of_run
+
+    run_dir = Path(__file__).parent / "fixtures" / "runs" / "diabetes-mlp-complete"
+    app = create_app(mode="show", runs_dir=tmp_path, run_dir=run_dir)
+    started = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        monitor = app.screen
+        assert isinstance(monitor, MonitorScreen)
+        app.open_setup(config_of_run(run_dir))
+        await pilot.pause()
+        setup = app.screen
+        assert isinstance(setup, SetupScreen) and monitor not in app.screen_stack
+        assert setup.preset_name == "diabetes-mlp (last run)" and setup.config == config_of_run(run_dir)
+        setup.on_start = started.append  # what Start hands on, without launching a run
+        await pilot.press("enter")
+        await pilot.pause()
+    assert started == [config_of_run(run_dir)]
+
+
+@pytest.mark.slow
+async def test_a_run_from_the_command_line_that_fails_to_start_stays_on_its_monitor(tmp_path):
+    """`nntui run PRESET` (no setup screen below): the monitor shows the failure, as before."""
+    _skip_if_machine_may_have_cuda()
+    from nntui.config import load_config
+
+    config = load_config("digits-mlp", ["train.device=cuda"])
+    app = create_app(mode="run", runs_dir=tmp_path / "runs", config=config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        monitor = app.screen
+        await wait_until(pilot, lambda: monitor.child_code is not None, 60, "the child to exit")
+        await pilot.pause()
+        assert app.screen is monitor and monitor.state.status.startswith("failed")

@@ -85,6 +85,7 @@ class FormField:
     `when` is (the key of a select field, the values of it for which this field applies): the
     form shows the field only then, and a hidden field leaves the configuration as it was.
     An `optional` field may be left empty, which stands for `empty` (shown as `placeholder`).
+    A select with `open_ended` takes other values the configuration accepts too (cuda:1).
     """
 
     key: str
@@ -96,6 +97,7 @@ class FormField:
     optional: bool = False
     empty: Any = None
     placeholder: str = ""
+    open_ended: bool = False
 
     @property
     def widget_id(self) -> str:
@@ -154,7 +156,7 @@ OPTIMIZER_FIELDS = (
     FormField("optim.weight_decay", "weight decay", "float", validator=FloatRange(0, 1)),
     FormField("data.batch_size", "batch size", "int", validator=IntRange(1, 1_000_000)),
     FormField("train.epochs", "epochs", "int", validator=IntRange(1, 1_000_000)),
-    FormField("train.device", "device", "select", DEVICES),
+    FormField("train.device", "device", "select", DEVICES, open_ended=True),
 )
 SCHEDULE_FIELDS = (
     FormField("schedule.name", "schedule", "select", SCHEDULES),
@@ -207,8 +209,9 @@ class FormError(ValueError):
 
 def check_field(field: FormField, value: Any) -> str:
     """The field's one-line problem, or '' when fine."""
-    if field.validator is None:
-        return "" if value in field.options else f"choose one of {', '.join(field.options)}"
+    if field.validator is None:  # a select: the whole config checks an open-ended one's other values
+        fine = value in field.options or (field.open_ended and isinstance(value, str))
+        return "" if fine else f"choose one of {', '.join(field.options)}"
     if field.optional and not str(value).strip():
         return ""
     result = field.validator.validate(str(value))

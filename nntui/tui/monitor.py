@@ -161,12 +161,14 @@ class MonitorScreen(Screen[None]):
         self.refresh_bindings()
 
     def _back_to_setup(self, message: ProcessExited) -> bool:
-        """A new run launched from the setup screen that exited before its `start` record goes
-        back to the form (as the user left it) with its error; True if it did."""
+        """A new run launched from the setup screen (it is below this one) that exited before
+        its `start` record goes back to the form, as the user left it, with its error; True if it did."""
+        from nntui.tui.setup import SetupScreen
+
         child = self.child
         if child is None or child.resume_dir is not None or self.state.started is not None or self._quitting:
             return False
-        if getattr(self.app, "mode", "") != "setup":
+        if not any(isinstance(screen, SetupScreen) for screen in self.app.screen_stack):
             return False
         child.cleanup()
         self.app.open_setup(child.config, error=message.error or f"it exited with code {message.code}")  # type: ignore[attr-defined]
