@@ -116,7 +116,8 @@ async def test_changing_optimizer_and_penalty_from_the_keyboard(tmp_path):
         await pilot.press(*"1e-3")
         await pilot.pause()
         config = screen.config
-        assert (config.optim.name, config.regularization.penalty, config.regularization.alpha) == ("rmsprop", "l2", 1e-3)
+        chosen = (config.optim.name, config.regularization.penalty, config.regularization.alpha)
+        assert chosen == ("rmsprop", "l2", 1e-3)
         assert not screen.query_one("#start", Button).disabled
 
 
@@ -348,7 +349,7 @@ async def test_the_two_patiences_are_named_apart(tmp_path):
 async def test_a_device_the_machine_lacks_is_flagged_before_start(tmp_path, monkeypatch):
     from nntui.tui import setup
 
-    monkeypatch.setattr(setup, "probe_devices", lambda: setup.Devices(cuda_count=0, mps=False))
+    monkeypatch.setattr(setup, "probe_devices", lambda cancelled: setup.Devices(cuda_count=0, mps=False))
     app = create_app(mode="setup", runs_dir=tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
@@ -435,7 +436,7 @@ async def test_a_run_that_fails_to_start_comes_back_to_setup_with_its_error_and_
     _skip_if_machine_may_have_cuda()
     from nntui.tui import setup
 
-    monkeypatch.setattr(setup, "probe_devices", lambda: None)  # not known: the child finds out
+    monkeypatch.setattr(setup, "probe_devices", lambda cancelled: None)  # not known: the child finds out
     app = create_app(mode="setup", runs_dir=tmp_path / "runs")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
@@ -552,3 +553,13 @@ async def test_a_run_from_the_command_line_that_fails_to_start_stays_on_its_moni
         await wait_until(pilot, lambda: monitor.child_code is not None, 60, "the child to exit")
         await pilot.pause()
         assert app.screen is monitor and monitor.state.status.startswith("failed")
+
+
+def test_the_torch_probe_gives_up_when_cancelled():
+    import time
+
+    from nntui.tui.devices import devices_from_torch
+
+    began = time.monotonic()
+    assert devices_from_torch(cancelled=lambda: time.monotonic() - began > 0.2) is None
+    assert time.monotonic() - began < 30  # it did not wait for torch's import (generous)

@@ -12,13 +12,16 @@ import glob
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 GPU_DRIVER_FILES = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg")  # NVIDIA, ROCm, WSL
 TORCH_PROBE = ("import torch; mps = getattr(torch.backends, 'mps', None); "
                "print(torch.cuda.device_count() if torch.cuda.is_available() else 0, "
                "int(bool(mps is not None and mps.is_available())))")
 TORCH_PROBE_TIMEOUT_S = 120.0
+POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ class Devices:
             if self.cuda_count == 0:
                 return f"{device}: this machine has no CUDA device; pick auto or cpu"
             if index >= self.cuda_count:
-                return f"{device}: this machine has {self.cuda_count} CUDA device(s) (cuda:0 to cuda:{self.cuda_count - 1})"
+                last = self.cuda_count - 1
+                return f"{device}: this machine has {self.cuda_count} CUDA device(s) (cuda:0 to cuda:{last})"
         return ""
 
 
@@ -50,17 +54,29 @@ def devices_without_torch() -> Devices | None:
     return Devices()
 
 
-def devices_from_torch(timeout: float = TORCH_PROBE_TIMEOUT_S) -> Devices | None:
-    """The devices as torch sees them, asked in a child process; None if it cannot tell."""
+def devices_from_torch(timeout: float = TORCH_PROBE_TIMEOUT_S,
+                       cancelled: Callable[[], bool] = lambda: False) -> Devices | None:
+    """The devices as torch sees them, asked in a child process; None if it cannot tell, or
+    when `cancelled()` turns true first (the child is killed: leaving the app never waits on it)."""
     try:
-        result = subprocess.run([sys.executable, "-c", TORCH_PROBE], capture_output=True, text=True,
-                                timeout=timeout, stdin=subprocess.DEVNULL)
-        cuda, mps = result.stdout.split()
+        child = subprocess.Popen([sys.executable, "-c", TORCH_PROBE], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    except OSError:
+        return None
+    deadline = time.monotonic() + timeout
+    while child.poll() is None:
+        if cancelled() or time.monotonic() > deadline:
+            child.kill()
+            child.wait()
+            return None
+        time.sleep(POLL_S)
+    try:
+        cuda, mps = child.communicate()[0].split()
         return Devices(int(cuda), mps == "1")
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+    except ValueError:
         return None
 
 
-def probe_devices() -> Devices | None:
+def probe_devices(cancelled: Callable[[], bool] = lambda: False) -> Devices | None:
     """The devices this machine has (blocking: run it in a worker thread), or None if unknown."""
-    return devices_without_torch() or devices_from_torch()
+    return devices_without_torch() or devices_from_torch(cancelled=cancelled)

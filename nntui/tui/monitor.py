@@ -171,7 +171,8 @@ class MonitorScreen(Screen[None]):
         if not any(isinstance(screen, SetupScreen) for screen in self.app.screen_stack):
             return False
         child.cleanup()
-        self.app.open_setup(child.config, error=message.error or f"it exited with code {message.code}")  # type: ignore[attr-defined]
+        error = message.error or f"it exited with code {message.code}"
+        self.app.open_setup(child.config, error=error)  # type: ignore[attr-defined]
         return True
 
     def on_run_vanished(self, message: RunVanished) -> None:

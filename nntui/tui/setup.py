@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Select, Static
+from textual.worker import get_current_worker
 
 from nntui.config import ConfigError, RunConfig, preset_files, read_preset_file, validate
 from nntui.tui.devices import Devices, probe_devices
@@ -80,7 +81,8 @@ class SetupScreen(Screen[None]):
         self.presets, self.preset_problems = load_presets()
         self.preset_name = DEFAULT_PRESET if DEFAULT_PRESET in self.presets else next(iter(self.presets), "")
         self.edits: dict[str, dict[str, str]] = {}  # preset -> the form's values, for presets changed
-        self.config: RunConfig | None = None
+        self.config: RunConfig | None = None  # what Start starts; None while something is wrong
+        self._form_config: RunConfig | None = None  # what the form holds, if valid (the device aside)
         self.devices: Devices | None = None  # None until probed
         self._given = (config, error)
         self._filling = False
@@ -147,7 +149,7 @@ class SetupScreen(Screen[None]):
     def prefill(self, config: RunConfig) -> None:
         """Show `config` in the form: as it is when the form holds it already (a run that did
         not start), else as a new first entry of the list, `NAME (last run)`."""
-        if self.config is not None and config == self.config:
+        if config == self._form_config:
             return
         key = config.name + FROM_RUN
         others = {name: preset for name, preset in self.presets.items() if name != key}
@@ -176,7 +178,7 @@ class SetupScreen(Screen[None]):
             if isinstance(widget, Select) and text not in field.options:  # e.g. device cuda:1
                 widget.set_options([(option, option) for option in (*field.options, text)])
             widget.value = text
-        self._schedule = values["schedule.name"]
+        self._show_schedule(values["schedule.name"])
         self._filling = False
 
     def values(self) -> dict[str, Any]:
@@ -195,6 +197,7 @@ class SetupScreen(Screen[None]):
             self.config, problem = build_config(self.presets[self.preset_name][0], values), ""
         except FormError as error:
             self.config, problem = None, str(error)
+        self._form_config = self.config
         device_problem = self.devices.problem(str(values["train.device"])) if self.devices else ""
         self.query_one("#row-f-train-device").set_class(bool(device_problem), "-flagged")
         if device_problem:
@@ -229,7 +232,10 @@ class SetupScreen(Screen[None]):
         gamma = self.query_one("#f-schedule-gamma", Input)
         if gamma.value.strip() in ("", "0", default_gamma(self._schedule)):
             gamma.value = ""
-        gamma.placeholder = default_gamma(schedule)
+        self._show_schedule(schedule)
+
+    def _show_schedule(self, schedule: str) -> None:
+        self.query_one("#f-schedule-gamma", Input).placeholder = default_gamma(schedule)
         self._schedule = schedule
 
     @on(Input.Changed)
@@ -268,8 +274,9 @@ class SetupScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="devices")
     def _probe_devices(self) -> None:
         """Find the machine's devices after the first frame (it may take a child process)."""
-        devices = probe_devices()
-        if devices is not None:
+        worker = get_current_worker()
+        devices = probe_devices(cancelled=lambda: worker.is_cancelled)
+        if devices is not None and not worker.is_cancelled:
             self.app.call_from_thread(self._devices_found, devices)
 
     def _devices_found(self, devices: Devices) -> None:
