@@ -253,7 +253,9 @@ async def test_edits_survive_moving_the_preset_cursor_and_are_marked(tmp_path):
         screen = app.screen
         table = screen.query_one("#presets", DataTable)
         lr = screen.query_one("#f-optim-lr", Input)
+        assert screen.check_action("reset_preset", ()) is None  # nothing to undo: dimmed in the footer
         await _type_into(pilot, lr, "0.02")
+        assert screen.check_action("reset_preset", ())
         await pilot.press("escape", "up")  # back to the list, and to diabetes-mlp
         await pilot.pause()
         assert screen.preset_name == "diabetes-mlp" and lr.value == "0.01"

@@ -220,12 +220,15 @@ class SetupScreen(Screen[None]):
         """Keep the form's values as the current preset's edits (or drop them when they are
         its own values again), and mark the preset in the list."""
         name = self.preset_name
-        values = self.values()
+        values, was_edited = self.values(), name in self.edits
         if values != form_texts(self.presets[name][1]):
             self.edits[name] = values
         else:
             self.edits.pop(name, None)
-        self.query_one("#presets", DataTable).update_cell(name, self._name_column, self._shown_name(name))
+        if was_edited != (name in self.edits):
+            self.query_one("#presets", DataTable).update_cell(name, self._name_column, self._shown_name(name),
+                                                              update_width=True)
+            self.refresh_bindings()
 
     def _schedule_changed(self, schedule: str) -> None:
         """An empty gamma is the new schedule's default; one left at the old default follows."""
@@ -258,6 +261,7 @@ class SetupScreen(Screen[None]):
         name = event.row_key.value
         if name and name != self.preset_name:
             self.fill(name)
+            self.refresh_bindings()
 
     @on(DataTable.RowSelected, "#presets")
     def _preset_selected(self, event: DataTable.RowSelected) -> None:
@@ -304,10 +308,16 @@ class SetupScreen(Screen[None]):
     def action_focus_presets(self) -> None:
         self.query_one("#presets").focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Undo edits only for a preset with edits (dimmed in the footer otherwise)."""
+        if action == "reset_preset":
+            return True if self.preset_name in self.edits else None
+        return True
+
     def action_reset_preset(self) -> None:
         """Put the current preset's own values back (its edits dropped)."""
         if self.preset_name in self.edits:
-            del self.edits[self.preset_name]
-            self.fill(self.preset_name)
+            self._set_values(form_texts(self.presets[self.preset_name][1]))
+            self.revalidate()
             self._note_edits()
             self.notify(f"{self.preset_name}: its own values again", title="edits undone")
