@@ -10,9 +10,9 @@ from conftest import pilot_wait_until as wait_until
 from conftest import records_of
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
-from nntui.tui.app import create_app
+from nntui.tui.app import config_of_run, create_app
 from nntui.tui.monitor import MonitorScreen
-from nntui.tui.setup import SetupScreen
+from nntui.tui.setup import FROM_RUN, SetupScreen
 
 # ---------------------------------------------------------------------------------- no torch
 
@@ -230,6 +230,10 @@ async def test_enter_on_a_users_preset_starts_a_run_of_it(user_presets, tmp_path
         monitor = app.screen
         assert isinstance(monitor, MonitorScreen)
         await wait_until(pilot, lambda: not monitor.child.running, 90, "the run to end")
+        app.open_setup(config_of_run(monitor.run_dir))  # `n`: back to the form, as it was (the same config)
+        await pilot.pause()
+        assert app.screen is setup and setup.preset_name == "mine (yours)"
+        assert not any(name.endswith(FROM_RUN) for name in setup.presets)
     (start,) = records_of(monitor.run_dir, "start")
     (end,) = records_of(monitor.run_dir, "end")
     assert start["preset"] == "mine" and monitor.run_dir.name.endswith("-mine")
@@ -485,7 +489,6 @@ async def test_open_setup_prefills_the_form_with_a_runs_config(tmp_path):
 
 def test_config_of_run_reads_its_config_toml(tmp_path):
     from nntui.config import ConfigError, load_config
-    from nntui.tui.app import config_of_run
 
     config = load_config("diabetes-mlp", ["optim.lr=0.02"])
     (tmp_path / "run").mkdir()
@@ -522,8 +525,6 @@ async def test_open_setup_from_a_shown_run_takes_the_monitors_place(tmp_path):
     """`n` from `nntui show RUN` (or `nntui run`): the setup screen replaces the monitor, with the
     run's settings; starting from it puts a monitor over it again."""
     from pathlib import Path
-
-    from nntui.tui.app import config_of_run
 
     run_dir = Path(__file__).parent / "fixtures" / "runs" / "diabetes-mlp-complete"
     app = create_app(mode="show", runs_dir=tmp_path, run_dir=run_dir)

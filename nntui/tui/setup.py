@@ -291,8 +291,9 @@ class SetupScreen(Screen[None]):
     def show_start_error(self, error: str) -> None:
         """Why the last run did not start, on one line under Start ('' hides it)."""
         line = self.query_one("#start-failed", Label)
-        text = error.strip().removeprefix("nntui: ")
+        text = error.strip().removeprefix("nntui: ").removeprefix("error: ")
         line.update(f"✗ the run did not start: {text}" if text else "")
+        line.tooltip = text or None  # the whole of a line cut at the screen's edge
         line.display = bool(text)
         if text:
             self.notify(text, title="the run did not start", severity="error", timeout=15)
