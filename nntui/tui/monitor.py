@@ -160,9 +160,11 @@ class MonitorScreen(Screen[None]):
             self.child.cleanup()  # its error line is read: the temp files can go
         self.refresh_bindings()
 
+    @guarded("going back to the setup screen")
     def _back_to_setup(self, message: ProcessExited) -> bool:
         """A new run launched from the setup screen (it is below this one) that exited before
-        its `start` record goes back to the form, as the user left it, with its error; True if it did."""
+        its `start` record goes back to the form, as the user left it, with its error; True if it did
+        (None, and the failure shown here, if that went wrong)."""
         from nntui.tui.setup import SetupScreen
 
         child = self.child
