@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from nntui.runs import is_live
-from nntui.tui.launcher import ChildRun
+from nntui.tui.launcher import ChildRun, resume_options
 from nntui.tui.monitor import MonitorScreen
 from nntui.tui.terminal import TerminalWatch, exit_process_soon, tty_fds
 
@@ -63,9 +63,7 @@ class NntuiApp(App[int]):
     def on_mount(self) -> None:
         self._watch_terminal()
         if self.mode == "setup":
-            from nntui.tui.setup import SetupScreen
-
-            self.push_screen(SetupScreen(self.start_run))
+            self.open_setup()
         elif self.mode == "run" and self.resume_dir is not None:
             self.launch(ChildRun(None, self.runs_dir, self.data_dir, resume_dir=self.resume_dir,
                                  resume_args=self.resume_args))
@@ -90,18 +88,49 @@ class NntuiApp(App[int]):
         self.launch(ChildRun(config, self.runs_dir, self.data_dir, name))
 
     def launch(self, child: ChildRun) -> None:
-        """Start `child` and push the monitor over its run directory (old records first, on a resume)."""
+        """Start `child` and show the monitor over its run directory (old records first, on a
+        resume): in place of an ended run's monitor, or over the setup screen (kept below it with
+        the form as it was, for a run that does not start and for `n`)."""
         try:
             child.start()
         except OSError as error:
             self.notify(f"cannot start the run: {error}", severity="error", timeout=10)
             return
+        self.release_child()  # the previous run's, if any (it has ended)
         self.child = child
         self.monitor = screen = MonitorScreen(child.run_dir, "run", child=child)
-        if isinstance(self.screen, Screen) and self.screen.id != "_default":
+        if isinstance(self.screen, MonitorScreen):
             self.switch_screen(screen)
         else:
             self.push_screen(screen)
+
+    def open_setup(self, config: "RunConfig | None" = None, error: str = "") -> None:
+        """Show the setup screen, with `config` in the form (a run's settings; the form as it
+        was when it holds `config` already) and `error` (why a run did not start) under Start.
+        The setup screen the app has is brought back (the screens above it closed), else a new
+        one takes the current screen's place."""
+        from nntui.tui.setup import SetupScreen
+
+        setup = next((screen for screen in self.screen_stack if isinstance(screen, SetupScreen)), None)
+        self.monitor = None
+        if setup is None:
+            setup = SetupScreen(self.start_run, config, error)
+            if isinstance(self.screen, MonitorScreen):
+                self.switch_screen(setup)
+            else:
+                self.push_screen(setup)
+            return
+        while self.screen is not setup:
+            self.pop_screen()
+        if config is not None:
+            setup.prefill(config)
+        setup.show_start_error(error)
+
+    def continue_run(self, run_dir: Path, epochs: int) -> None:
+        """Resume the run in `run_dir` to train up to `epochs` epochs (`nntui run --resume RUN
+        --epochs N` in a child process), its monitor in place of the current one."""
+        self.launch(ChildRun(None, self.runs_dir, self.data_dir, resume_dir=run_dir,
+                             resume_args=resume_options(epochs=epochs)))
 
     # ------------------------------------------------------------------ commands and quitting
 
@@ -193,6 +222,19 @@ class NntuiApp(App[int]):
             print(f"nntui: run {self.monitor.run_dir.name} goes on; `nntui attach {where}` follows it, "
                   f"`nntui ctl {where} stop` stops it", file=sys.stderr)
         return code
+
+
+def config_of_run(run_dir: Path) -> "RunConfig":
+    """The configuration a run was started with (its config.toml), or a ConfigError (one line)."""
+    from nntui.config import ConfigError, config_from_dict, tomllib
+    from nntui.fs import RunDir
+
+    path = RunDir(Path(run_dir)).config
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"run {Path(run_dir).name}: cannot read its {RunDir.CONFIG} ({error})") from None
+    return config_from_dict(raw, f"{Path(run_dir).name}/{RunDir.CONFIG}")
 
 
 def shown_path(path: Path) -> str:

@@ -1,5 +1,5 @@
-"""The setup form's fields: what they set, how they are checked. No textual widgets here,
-only Textual validators (`textual.validation` is light and has no widget imports)."""
+"""The setup form's fields: what they set, when they apply, how they are checked. No textual
+widgets here, only Textual validators (`textual.validation` is light and has no widget imports)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from textual.validation import ValidationResult, Validator
 
-from nntui.config import OPTIMIZERS, PENALTIES, SCHEDULES, ConfigError, RunConfig, set_dotted, validate
+from nntui.config import OPTIMIZERS, PENALTIES, SCHEDULES, ConfigError, RunConfig, ScheduleConfig, set_dotted, validate
 from nntui.engine.control import CommandError, parse_lr
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -47,13 +47,6 @@ class FloatRange(Validator):
         return self.success()
 
 
-class OptionalFloat(FloatRange):
-    """Empty (none), or a finite number in [low, high]."""
-
-    def validate(self, value: str) -> ValidationResult:
-        return self.success() if not value.strip() else super().validate(value)
-
-
 class IntRange(Validator):
     """A whole number in [low, high]."""
 
@@ -71,30 +64,62 @@ class IntRange(Validator):
         return self.success()
 
 
+class BetaPair(Validator):
+    """Adam's two betas, `0.9, 0.999`: each in [0, 1)."""
+
+    def validate(self, value: str) -> ValidationResult:
+        parts = value.replace(",", " ").split()
+        try:
+            betas = [float(part) for part in parts]
+        except ValueError:
+            betas = []
+        if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
+            return self.failure(f"must be two numbers in [0, 1), e.g. 0.9, 0.999 (got {value!r})")
+        return self.success()
+
+
 @dataclass(frozen=True)
 class FormField:
-    """One field of the setup form: the dotted config key it sets."""
+    """One field of the setup form: the dotted config key it sets, and when it applies.
+
+    `when` is (the key of a select field, the values of it for which this field applies): the
+    form shows the field only then, and a hidden field leaves the configuration as it was.
+    An `optional` field may be left empty, which stands for `empty` (shown as `placeholder`).
+    A select with `open_ended` takes other values the configuration accepts too (cuda:1).
+    """
 
     key: str
     label: str
-    kind: str  # select, float, int, switch; a float with an OptionalFloat validator may be empty (none)
+    kind: str  # select, float, int, switch, pair
     options: tuple[str, ...] = ()
     validator: Validator | None = None
+    when: tuple[str, tuple[str, ...]] | None = None
+    optional: bool = False
+    empty: Any = None
+    placeholder: str = ""
+    open_ended: bool = False
 
     @property
     def widget_id(self) -> str:
         return "f-" + self.key.replace(".", "-").replace("_", "-")
 
+    def applies(self, values: dict[str, Any]) -> bool:
+        """Whether the field applies with these form values (its select has one of its values)."""
+        return self.when is None or values.get(self.when[0]) in self.when[1]
+
     def parse(self, value: Any) -> Any:
         """The config value of the widget's value (already validated)."""
+        text = str(value).strip()
+        if self.optional and not text:
+            return self.empty
         if self.kind == "switch":
             return value == "on"
         if self.kind == "int":
-            return int(str(value).strip())
+            return int(text)
+        if self.kind == "pair":
+            return tuple(float(part) for part in text.replace(",", " ").split())
         if self.kind == "float":
-            if isinstance(self.validator, OptionalFloat) and not str(value).strip():
-                return None
-            return parse_lr(value) if isinstance(self.validator, LearningRate) else float(str(value).strip())
+            return parse_lr(text) if isinstance(self.validator, LearningRate) else float(text)
         return value
 
     def text_of(self, config: RunConfig) -> str:
@@ -104,35 +129,79 @@ class FormField:
             value = getattr(value, part)
         if self.kind == "switch":
             return "on" if value else "off"
-        if value is None:
+        if value is None or (self.optional and value == self.empty):
             return ""
+        if self.kind == "pair":
+            return ", ".join(f"{item:g}" for item in value)
         if isinstance(value, float):
             return f"{value:g}"
         return str(value)
 
 
-FIELDS = (  # three columns of six, in focus order
+def _schedules(*names: str) -> tuple[str, tuple[str, ...]]:
+    return ("schedule.name", names)
+
+
+WARMUP_SCHEDULES = tuple(name for name in SCHEDULES if name != "onecycle")  # onecycle warms up itself
+EARLY_STOP_ON = ("early_stopping.enabled", ("on",))
+
+OPTIMIZER_FIELDS = (
     FormField("optim.name", "optimizer", "select", OPTIMIZERS),
     FormField("optim.lr", "learn rate", "float", validator=LearningRate()),
+    FormField("optim.momentum", "momentum", "float", validator=FloatRange(0, 1, high_open=True),
+              when=("optim.name", ("momentum", "nesterov"))),
+    FormField("optim.betas", "betas", "pair", validator=BetaPair(), when=("optim.name", ("adam", "adamw"))),
+    FormField("optim.eps", "eps", "float", validator=FloatRange(0, 1),
+              when=("optim.name", ("adagrad", "rmsprop", "adam", "adamw"))),
+    FormField("optim.weight_decay", "weight decay", "float", validator=FloatRange(0, 1)),
     FormField("data.batch_size", "batch size", "int", validator=IntRange(1, 1_000_000)),
     FormField("train.epochs", "epochs", "int", validator=IntRange(1, 1_000_000)),
+    FormField("train.device", "device", "select", DEVICES, open_ended=True),
+)
+SCHEDULE_FIELDS = (
     FormField("schedule.name", "schedule", "select", SCHEDULES),
-    FormField("train.device", "device", "select", DEVICES),
+    FormField("schedule.step_size", "step size", "int", validator=IntRange(1, 1_000_000), when=_schedules("step")),
+    FormField("schedule.gamma", "gamma", "float", validator=FloatRange(0, 1), when=_schedules("step", "exponential"),
+              optional=True, empty=0.0),
+    FormField("schedule.factor", "factor", "float", validator=FloatRange(0, 1, high_open=True),
+              when=_schedules("plateau")),
+    FormField("schedule.patience", "plateau patience", "int", validator=IntRange(0, 10_000),
+              when=_schedules("plateau")),
+    FormField("schedule.min_delta", "min delta", "float", validator=FloatRange(0, 1e9), when=_schedules("plateau")),
+    FormField("schedule.cooldown", "cooldown", "int", validator=IntRange(0, 10_000), when=_schedules("plateau")),
+    FormField("schedule.min_lr", "min lr", "float", validator=FloatRange(0, 10), when=_schedules("plateau", "cosine")),
+    FormField("schedule.t_max", "T max", "int", validator=IntRange(1, 1_000_000), when=_schedules("cosine"),
+              optional=True, empty=0, placeholder="epochs"),
+    FormField("schedule.max_lr", "max lr", "float", validator=LearningRate(), when=_schedules("onecycle"),
+              optional=True, empty=0.0, placeholder="10 × lr"),
+    FormField("schedule.warmup_epochs", "warmup epochs", "int", validator=IntRange(0, 1000),
+              when=_schedules(*WARMUP_SCHEDULES)),
+)
+STOPPING_FIELDS = (
     FormField("regularization.penalty", "penalty", "select", PENALTIES),
-    FormField("regularization.alpha", "alpha", "float", validator=FloatRange(0, 10)),
-    FormField("regularization.l1_ratio", "l1 ratio", "float", validator=FloatRange(0, 1)),
+    FormField("regularization.alpha", "alpha", "float", validator=FloatRange(0, 10),
+              when=("regularization.penalty", tuple(p for p in PENALTIES if p != "none"))),
+    FormField("regularization.l1_ratio", "l1 ratio", "float", validator=FloatRange(0, 1),
+              when=("regularization.penalty", ("elastic_net",))),
     FormField("model.dropout", "dropout", "float", validator=FloatRange(0, 1, high_open=True)),
     FormField("early_stopping.enabled", "early stop", "switch", ON_OFF),
-    FormField("early_stopping.patience", "patience", "int", validator=IntRange(0, 100_000)),
-    FormField("schedule.min_lr", "min lr", "float", validator=FloatRange(0, 10)),
-    FormField("schedule.cooldown", "cooldown", "int", validator=IntRange(0, 10_000)),
-    FormField("schedule.min_delta", "plateau Δ", "float", validator=FloatRange(0, 1e9)),
-    FormField("early_stopping.restore_best", "keep best", "switch", ON_OFF),
-    FormField("early_stopping.baseline", "baseline", "float", validator=OptionalFloat(-1e9, 1e9)),
-    FormField("early_stopping.start_from_epoch", "from epoch", "int", validator=IntRange(0, 1_000_000)),
+    FormField("early_stopping.patience", "stop patience", "int", validator=IntRange(0, 100_000), when=EARLY_STOP_ON),
+    FormField("early_stopping.restore_best", "keep best", "switch", ON_OFF, when=EARLY_STOP_ON),
+    FormField("early_stopping.baseline", "baseline", "float", validator=FloatRange(-1e9, 1e9), when=EARLY_STOP_ON,
+              optional=True, empty=None, placeholder="none"),
+    FormField("early_stopping.start_from_epoch", "from epoch", "int", validator=IntRange(0, 1_000_000),
+              when=EARLY_STOP_ON),
 )
-COLUMNS = (FIELDS[:6], FIELDS[6:12], FIELDS[12:])
+# the form's columns: (id, fields), in focus order
+COLUMNS = (("optimizer", OPTIMIZER_FIELDS), ("schedule", SCHEDULE_FIELDS), ("stopping", STOPPING_FIELDS))
+FIELDS = OPTIMIZER_FIELDS + SCHEDULE_FIELDS + STOPPING_FIELDS
 FIELD_BY_KEY = {field.key: field for field in FIELDS}
+
+
+def default_gamma(schedule: str) -> str:
+    """The gamma an empty gamma field stands for with `schedule` ('' when it has none)."""
+    gamma = ScheduleConfig(name=schedule).gamma  # type: ignore[arg-type]
+    return f"{gamma:g}" if gamma else ""
 
 
 class FormError(ValueError):
@@ -141,17 +210,28 @@ class FormError(ValueError):
 
 def check_field(field: FormField, value: Any) -> str:
     """The field's one-line problem, or '' when fine."""
-    if field.validator is None:
-        return "" if value in field.options else f"choose one of {', '.join(field.options)}"
+    if field.validator is None:  # a select: the whole config checks an open-ended one's other values
+        fine = value in field.options or (field.open_ended and isinstance(value, str))
+        return "" if fine else f"choose one of {', '.join(field.options)}"
+    if field.optional and not str(value).strip():
+        return ""
     result = field.validator.validate(str(value))
     return "" if result.is_valid else result.failure_descriptions[0]
 
 
-def build_config(preset_raw: dict[str, Any], values: dict[str, Any]) -> RunConfig:
-    """The preset with the form's values applied, validated as a whole (FormError otherwise)."""
-    raw = copy.deepcopy(preset_raw)
+def form_texts(config: RunConfig) -> dict[str, str]:
+    """The form's values for a config, by dotted key."""
+    return {field.key: field.text_of(config) for field in FIELDS}
+
+
+def build_config(base_raw: dict[str, Any], values: dict[str, Any]) -> RunConfig:
+    """The configuration `base_raw` with the form's values applied, validated as a whole
+    (FormError otherwise). The fields that do not apply (hidden) leave `base_raw` as it was."""
+    raw = copy.deepcopy(base_raw)
     for key, value in values.items():
         field = FIELD_BY_KEY[key]
+        if not field.applies(values):
+            continue
         problem = check_field(field, value)
         if problem:
             raise FormError(f"{field.label}: {problem}")

@@ -148,6 +148,8 @@ class MonitorScreen(Screen[None]):
 
     def on_process_exited(self, message: ProcessExited) -> None:
         self.child_code = message.code
+        if self._back_to_setup(message):
+            return
         self._note_exit(message)
         if self._quitting:
             self.app.exit(message.code, return_code=message.code)
@@ -158,6 +160,23 @@ class MonitorScreen(Screen[None]):
         if self.child is not None:
             self.child.cleanup()  # its error line is read: the temp files can go
         self.refresh_bindings()
+
+    @guarded("going back to the setup screen")
+    def _back_to_setup(self, message: ProcessExited) -> bool:
+        """A new run launched from the setup screen (it is below this one) that exited before
+        its `start` record goes back to the form, as the user left it, with its error; True if it did
+        (None, and the failure shown here, if that went wrong)."""
+        from nntui.tui.setup import SetupScreen
+
+        child = self.child
+        if child is None or child.resume_dir is not None or self.state.started is not None or self._quitting:
+            return False
+        if not any(isinstance(screen, SetupScreen) for screen in self.app.screen_stack):
+            return False
+        child.cleanup()
+        error = message.error or f"it exited with code {message.code}"
+        self.app.open_setup(child.config, error=error)  # type: ignore[attr-defined]
+        return True
 
     def on_run_vanished(self, message: RunVanished) -> None:
         self._note_vanished()
