@@ -110,7 +110,7 @@ class NntuiApp(App[int]):
         if isinstance(screen, MonitorScreen):
             yield from screen.palette_commands()
         for command in super().get_system_commands(screen):
-            if command.title != "Quit" or not isinstance(screen, MonitorScreen):
+            if not isinstance(screen, MonitorScreen) or command.title not in screen.REPLACED_COMMANDS:
                 yield command
 
     async def action_quit(self) -> None:

@@ -1,4 +1,4 @@
-"""Modal dialogs of the monitor: the learning rate, quitting a live run, help."""
+"""Modal dialogs of the monitor: the learning rate, quitting a live run, more epochs, help."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ HELP_TEXT = "\n".join([
     "checkpoint first), [b]d[/b] leaves it running and detaches (`nntui attach`",
     "follows it again), [b]escape[/b] cancels; enter takes the highlighted",
     "choice, \"leave it running\". Closing the terminal detaches too.",
+    "",
+    "Keys pressed while the run is starting are queued and applied once",
+    "it is live. The palette's Screenshot saves into the run directory.",
     "",
     "A diverged run (non-finite loss) is rolled back to its last good",
     "checkpoint and paused: lower the learning rate with [b]l[/b], then resume",
@@ -63,6 +66,44 @@ class LearningRateDialog(ModalScreen[float | None]):
             self.query_one("#lr-error", Label).update(str(error))
             return
         self.dismiss(lr)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class EpochsDialog(ModalScreen["int | None"]):
+    """Continuing a run: asks for the epochs to train up to (more than it has trained);
+    dismisses with that number, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, trained: int, suggested: int) -> None:
+        super().__init__()
+        self.trained = trained
+        self.suggested = suggested
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="epochs-dialog", classes="dialog"):
+            yield Label(f"Continue the run: train up to epoch (trained {self.trained})", classes="dialog-title")
+            yield Input(str(self.suggested), id="epochs-input", type="integer", select_on_focus=True)
+            yield Label("", id="epochs-error", classes="dialog-error")
+            yield Label("enter continues · escape cancels", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        field = self.query_one("#epochs-input", Input)
+        field.focus()
+        field.select_all()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            epochs = int(event.value.strip())
+        except ValueError:
+            epochs = 0
+        if epochs <= self.trained:
+            self.query_one("#epochs-error", Label).update(f"a whole number above {self.trained}")
+            return
+        self.dismiss(epochs)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
