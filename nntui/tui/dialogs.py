@@ -12,23 +12,16 @@ from nntui.engine.control import CommandError, parse_lr
 from nntui.tui.actions import help_lines
 
 HELP_TEXT = "\n".join([
-    "[b]Keys in the monitor[/b]",
+    "[b]Keys in the monitor[/b] (escape, q or ? closes this)",
+    *help_lines(extra=(("ctrl+p", "command palette (every action, and Screenshot)"),)),
     "",
-    *help_lines(extra=(("ctrl+p", "command palette (every action is there too)"),)),
-    "",
-    "While the run goes on, [b]q[/b] asks: [b]s[/b] stops the run (it saves a",
-    "checkpoint first), [b]d[/b] leaves it running and detaches (`nntui attach`",
-    "follows it again), [b]escape[/b] cancels; enter takes the highlighted",
-    "choice, \"leave it running\". Closing the terminal detaches too.",
-    "",
-    "Keys pressed while the run is starting are queued and applied once",
-    "it is live. The palette's Screenshot saves into the run directory.",
+    "While the run goes on, [b]q[/b] asks: [b]s[/b] stops it (after a checkpoint),",
+    "[b]d[/b] leaves it running (`nntui attach` follows it again), [b]escape[/b]",
+    "cancels; enter takes \"leave it running\". Closing the terminal detaches.",
+    "Keys pressed while the run is starting are applied once it is live.",
     "",
     "A diverged run (non-finite loss) is rolled back to its last good",
-    "checkpoint and paused: lower the learning rate with [b]l[/b], then resume",
-    "with [b]space[/b].",
-    "",
-    "Press escape, q or ? to close.",
+    "checkpoint and paused: lower the LR with [b]l[/b], then resume with [b]space[/b].",
 ])
 
 

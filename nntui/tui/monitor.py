@@ -35,7 +35,7 @@ from nntui.tui.widgets import EarlyStopPane, FollowingLog, GradNormChart, Metric
 
 MonitorMode = Literal["run", "attach", "show"]
 REDRAW_S = 0.1
-DATA_REDRAW_S = 0.25
+DATA_REDRAW_S = 0.5  # new data is drawn twice a second (as top does, or less); status changes at once
 KEY_ACTIONS = action_of_key()
 STOP_GRACE_S = 120.0  # a stopped run gets this long to checkpoint and exit before a SIGTERM
 CLOSE_GRACE_S = 10.0  # a run that wrote its end record is only closing its files
@@ -91,7 +91,7 @@ class MonitorScreen(MonitorActions):
                 yield GradNormChart(id="grad-chart")
         yield Static("", id="results")
         yield FollowingLog(id="log", max_lines=2000, wrap=True, markup=False, min_width=20)
-        yield Footer()
+        yield Footer(compact=True)  # every key that applies fits in 80 columns
 
     def on_mount(self) -> None:
         self.query_one("#metrics").border_title = "metrics"
@@ -210,13 +210,9 @@ class MonitorScreen(MonitorActions):
         self.view.draw(self.state, self.header_text(), self.errors.latest)
 
     def header_text(self) -> str:
-        """The run's name, then what it trains (once started); `read-only` in `show`."""
-        parts = [self.run_dir.name]
-        if self.state.started is not None:
-            parts.append(self.state.title_text())
-        if self.mode == "show":
-            parts.append("read-only")
-        return " · ".join(parts)
+        """The run's name (`(read-only)` in `show`), then what it trains, once it has started."""
+        name = f"{self.run_dir.name} (read-only)" if self.mode == "show" else self.run_dir.name
+        return f"{name} · {self.state.title_text()}" if self.state.started is not None else name
 
     # ------------------------------------------------------------------ actions
 
@@ -351,7 +347,8 @@ class MonitorScreen(MonitorActions):
 
     def _send_queued(self) -> None:
         commands = self.queued.take()
-        self.state.note("the run has started: " + ", ".join(command_text(*item) for item in commands), "control")
+        applied = ", ".join(command_text(*item) for item in commands)
+        self.state.note(f"the run has started; applying what was queued: {applied}", "control")
         self._send(commands)
 
     def _drop_queued(self) -> None:
