@@ -8,6 +8,7 @@ socket of its own, `tmux -L nntui-bench`), lets it warm up, and reads the app pr
 (utime + stime from /proc/PID/stat) over the measuring window: the percent of one core. Between
 the watched windows, a window with no app gives the run's steps/s alone, to compare with its
 steps/s while watched (from its step records). Prints one row per size: the repeats, their median.
+The run and the app are the `nntui` this script imports (both start in its checkout).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import nntui
 from nntui.runs import read_records
 
 SOCKET = "nntui-bench"
+CHECKOUT = Path(nntui.__file__).resolve().parents[1]  # `python -m nntui` there runs this nntui
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -38,7 +41,7 @@ def start_run(runs: Path, name: str, epochs: int) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "nntui", "run", "digits-mlp", "--headless", "--runs-dir", str(runs),
             "--name", name, "--epochs", str(epochs), "--set", "early_stopping.enabled=false",
             "--set", 'schedule.name="constant"']
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(argv, cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -69,7 +72,7 @@ def watch(run_dir: Path, size: tuple[int, int], warm_up: float, seconds: float) 
     """One watched window: (percent of one core the app used, the run's steps/s meanwhile)."""
     width, height = size
     session = f"bench-{width}x{height}"
-    command = f"exec {sys.executable} -m nntui attach {run_dir}"
+    command = f"cd {CHECKOUT} && exec {sys.executable} -m nntui attach {run_dir}"
     tmux("new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), command)
     try:
         pid = app_pid(session)
@@ -93,27 +96,11 @@ def main() -> None:
         sys.exit("nntui: app_cpu needs tmux")
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # clean up the run and tmux
     sizes = [tuple(int(part) for part in text.split("x")) for text in args.sizes.split(",")]
-    cpu: dict[tuple[int, int], list[float]] = {size: [] for size in sizes}
-    rates: dict[str, list[float]] = {"alone": [], "watched": []}
     with tempfile.TemporaryDirectory(prefix="nntui-bench-") as tmp:
-        runs = Path(tmp)
-        run = start_run(runs, "followed", 20000)
-        run_dir = runs / "followed"
+        run_dir = Path(tmp) / "followed"
+        run = start_run(run_dir.parent, run_dir.name, 20000)
         try:
-            while not (run_dir / "control" / "pid").exists() or not last_step(run_dir):
-                if run.poll() is not None:
-                    sys.exit("nntui: the benchmark's run failed to start")
-                time.sleep(0.1)
-            for repeat in range(args.repeats):
-                rates["alone"].append(steps_per_s(run_dir, args.seconds))
-                for size in sizes:
-                    percent, rate = watch(run_dir, size, args.warm_up, args.seconds)
-                    if run.poll() is not None:
-                        sys.exit("nntui: the benchmark's run ended before the benchmark did")
-                    cpu[size].append(percent)
-                    rates["watched"].append(rate)
-                    print(f"repeat {repeat + 1} {size[0]}x{size[1]}: app {percent:5.1f}% of a core, "
-                          f"run {rate:.0f} steps/s", flush=True)
+            cpu, rates = measure(run, run_dir, sizes, args)
         finally:
             run.send_signal(signal.SIGTERM)
             run.wait(60)
@@ -126,6 +113,27 @@ def main() -> None:
     print(f"run steps/s: alone {statistics.median(rates['alone']):.0f}, "
           f"watched {statistics.median(rates['watched']):.0f} (medians)")
 
+
+def measure(run: subprocess.Popen[bytes], run_dir: Path, sizes: list[tuple[int, int]],
+            args: argparse.Namespace) -> tuple[dict[tuple[int, int], list[float]], dict[str, list[float]]]:
+    """The app's CPU per size and the run's steps/s alone and watched, over `args.repeats` rounds."""
+    cpu: dict[tuple[int, int], list[float]] = {size: [] for size in sizes}
+    rates: dict[str, list[float]] = {"alone": [], "watched": []}
+    while not (run_dir / "control" / "pid").exists() or not last_step(run_dir):
+        if run.poll() is not None:
+            sys.exit("nntui: the benchmark's run failed to start")
+        time.sleep(0.1)
+    for repeat in range(args.repeats):
+        rates["alone"].append(steps_per_s(run_dir, args.seconds))
+        for size in sizes:
+            percent, rate = watch(run_dir, size, args.warm_up, args.seconds)
+            if run.poll() is not None:
+                sys.exit("nntui: the benchmark's run ended before the benchmark did")
+            cpu[size].append(percent)
+            rates["watched"].append(rate)
+            print(f"repeat {repeat + 1} {size[0]}x{size[1]}: app {percent:5.1f}% of a core, "
+                  f"run {rate:.0f} steps/s", flush=True)
+    return cpu, rates
 
 if __name__ == "__main__":
     main()

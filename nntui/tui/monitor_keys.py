@@ -72,6 +72,11 @@ def command_text(action: str, value: float | None) -> str:
     return action if value is None else f"{action} {value:g}"
 
 
+def _kind(action: str) -> str:
+    """Commands of one kind replace each other in the queue (pause and resume are one kind)."""
+    return "pause" if action == "resume" else action
+
+
 class QueuedCommands:
     """Commands given while the run is starting, sent in order once it is live. A later pause or
     resume replaces an earlier one (two presses of space cancel out), a later LR an earlier one."""
@@ -84,10 +89,9 @@ class QueuedCommands:
 
     def add(self, action: str, value: float | None = None) -> str:
         """Queue a command; the notice to show."""
-        kind = {"pause": "pause", "resume": "pause", "lr": "lr"}.get(action, action)
-        replaced = [item for item in self.commands if {"pause": "pause", "resume": "pause"}.get(item[0], item[0]) == kind]
+        replaced = [item for item in self.commands if _kind(item[0]) == _kind(action)]
         self.commands = [item for item in self.commands if item not in replaced]
-        if action == "resume" and replaced:  # resuming a run that is not paused yet: nothing to do
+        if action == "resume" and replaced:  # a pause, taken back before the run started
             return "queued pause cancelled"
         self.commands.append((action, value))
         return f"queued: {command_text(action, value)} — applied when the run starts"
