@@ -60,3 +60,7 @@ def test_the_follower_backs_off_while_nothing_comes_and_not_after(tmp_path):
                               "grad_norm": 1.0, "samples_per_s": 10.0}) + "\n")
     assert follower.poll() and posted
     assert follower.pause_s() == POLL_S
+    for _ in range(8):
+        follower.poll()
+    follower.wake()  # a command was answered: its record is expected now
+    assert follower.pause_s() == POLL_S

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -70,6 +71,7 @@ class Follower:
         self.interval = interval
         self.ended = False
         self.idle_polls = 0  # polls in a row that found nothing new
+        self._woken = threading.Event()
         self._next_liveness = 0.0
 
     def poll(self) -> bool:
@@ -108,7 +110,13 @@ class Follower:
                     return
             except Exception as error:  # noqa: BLE001 - shown by the monitor, which goes on
                 self.post(FollowFailed(error))
-            time.sleep(self.pause_s())
+            self._woken.wait(self.pause_s())
+            self._woken.clear()
+
+    def wake(self) -> None:
+        """Poll now, and often again: something is expected (the answer to a command sent)."""
+        self.idle_polls = 0
+        self._woken.set()
 
     def pause_s(self) -> float:
         """How long to wait before the next poll: `interval`, doubling while nothing new comes,

@@ -58,6 +58,7 @@ class MonitorScreen(MonitorActions):
             self.state.await_resume(child.pid)
         self.child_code: int | None = None
         self.view: MonitorView | None = None  # the widgets, once mounted
+        self._follower: Follower | None = None
         self.queued = QueuedCommands()  # commands given while the run is starting
         self._drawn_version = -1
         self._drawn_urgent: tuple[str, ...] = ()
@@ -123,9 +124,9 @@ class MonitorScreen(MonitorActions):
     def follow(self) -> None:
         """Poll the run's records (and the child process) until the run is over."""
         worker = get_current_worker()
-        follower = Follower(self.run_dir, self.post_message, child=self.child,
-                            watch_pid=self.mode == "attach", stop_when_read=self.mode == "show")
-        follower.run(lambda: worker.is_cancelled)
+        self._follower = Follower(self.run_dir, self.post_message, child=self.child,
+                                  watch_pid=self.mode == "attach", stop_when_read=self.mode == "show")
+        self._follower.run(lambda: worker.is_cancelled)
 
     def on_events_arrived(self, message: EventsArrived) -> None:
         for event in message.events:  # one by one: a record the state chokes on costs only itself
@@ -368,6 +369,8 @@ class MonitorScreen(MonitorActions):
 
     @on(SteerAnswered)
     def show_answer(self, message: SteerAnswered) -> None:
+        if self._follower is not None:
+            self._follower.wake()  # its record is on its way: no idle back-off now
         if not message.ok and message.action in ("pause", "resume"):
             self._requested_pause = None
         if not message.ok and message.action == "stop":
