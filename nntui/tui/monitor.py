@@ -146,8 +146,10 @@ class MonitorScreen(MonitorActions):
         if self.child is not None and not self.state.launching:
             self.child.release_config()  # the run has started: it has read its config
         self._keys_may_have_changed()
-        if self.queued and self.steerable:
+        if self.queued and not self.state.launching and self.state.live:  # a stop asked for too
             self._send_queued()
+        elif self.queued and not self.state.live:
+            self._drop_queued()
 
     def _keys_may_have_changed(self) -> None:
         situation = self.situation()
@@ -355,7 +357,7 @@ class MonitorScreen(MonitorActions):
     def _drop_queued(self) -> None:
         if self.queued:
             dropped = ", ".join(command_text(*item) for item in self.queued.take())
-            self.state.note(f"not applied (the run never started): {dropped}", "error")
+            self.state.note(f"not applied (the run is over): {dropped}", "error")
 
     @work(thread=True, exit_on_error=False, group="steer")
     def _send(self, commands: list[tuple[str, float | None]]) -> None:

@@ -37,8 +37,8 @@ class MonitorView:
         self.progress = find("#progress", ProgressBar)
         self.progress_text = find("#progress-text", Static)
         self.alert = find("#alert", Static)
-        self.metrics = [find(f"#metric-{index}", MetricLine) for index in range(METRIC_ROWS)]
-        charts = screen.query("#charts")  # the charts pane, where it replaces the metric rows
+        self.metrics = list(screen.query(MetricLine).results(MetricLine))  # none once the charts replace them
+        charts = screen.query("#charts")  # the charts pane (ChartsPane), where there is one
         self.charts: Any = charts.first() if charts else None
         self.grads = find("#grads", Widget)
         self.grad_chart = find("#grad-chart", GradNormChart)
