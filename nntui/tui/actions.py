@@ -32,13 +32,23 @@ MONITOR_ACTIONS: tuple[MonitorAction, ...] = (
     MonitorAction("toggle_pause", "space", "Pause/Resume", "Pause / resume", "pause the run, or resume it"),
     MonitorAction("set_lr", "l", "LR", "Set learning rate",
                   "set the learning rate (enter applies, escape cancels)"),
-    MonitorAction("checkpoint", "s", "Checkpoint", "Checkpoint now", "save a checkpoint now"),
+    MonitorAction("checkpoint", "s", "Save", "Checkpoint now", "save a checkpoint now"),
+    MonitorAction("new_run", "n", "New run", "New run from these settings",
+                  "after the run: a new run from its settings (the setup screen)"),
+    MonitorAction("continue_run", "e", "More epochs", "Continue for more epochs",
+                  "after the run: continue it for more epochs (--resume)"),
+    MonitorAction("toggle_smoothing", "m", "Smooth", "Smoothing on/off", "smoothing of the step curves on/off"),
+    MonitorAction("cycle_x_axis", "x", "Axis", "Cycle the x axis", "x axis: step, epoch, wall time"),
+    MonitorAction("fullscreen_chart", "enter", "Zoom", "Chart full screen",
+                  "the focused chart full screen (w: whole run or last N)"),
     MonitorAction("quit_monitor", "q", "Quit", "Quit monitor",
                   "quit (while the run goes on, it asks first: see below)"),
     MonitorAction("detach", None, "Detach", "Detach",
                   "leave the monitor; the run goes on and `nntui attach` follows it again (q, d)"),
     MonitorAction("stop_run", None, "Stop run", "Stop the run",
                   "stop the run with a checkpoint, then quit (q, s)"),
+    MonitorAction("save_screenshot", None, "Screenshot", "Screenshot",
+                  "save an SVG screenshot of the monitor into the run directory"),
     MonitorAction("help", "question_mark", "Help", "Help: keys", "the keys and what they do (this help)",
                   key_display="?"),
 )
@@ -63,3 +73,8 @@ def help_lines(actions: tuple[MonitorAction, ...] = MONITOR_ACTIONS,
     rows = [(item.shown_key, item.help) for item in actions if item.key is not None] + list(extra)
     width = max(len(key) for key, _ in rows) + 2
     return [f"  [b]{key}[/b]{' ' * (width - len(key))}{text}" for key, text in rows]
+
+
+def action_of_key(actions: tuple[MonitorAction, ...] = MONITOR_ACTIONS) -> dict[str, str]:
+    """Key name -> action, for the actions that have a key."""
+    return {item.key: item.action for item in actions if item.key is not None}

@@ -35,7 +35,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # to the app: leave it (128 + N)
 class NntuiApp(App[int]):
     """Setup screen and monitor. The return value is the exit code for the CLI."""
 
-    CSS_PATH = ["nntui.tcss", "setup.tcss", "monitor.tcss", "gradpane.tcss"]
+    CSS_PATH = ["nntui.tcss", "setup.tcss", "monitor.tcss", "charts/charts.tcss", "gradpane.tcss", "system_pane.tcss"]
     TITLE = "nntui"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
@@ -139,7 +139,7 @@ class NntuiApp(App[int]):
         if isinstance(screen, MonitorScreen):
             yield from screen.palette_commands()
         for command in super().get_system_commands(screen):
-            if command.title != "Quit" or not isinstance(screen, MonitorScreen):
+            if not isinstance(screen, MonitorScreen) or command.title not in screen.REPLACED_COMMANDS:
                 yield command
 
     async def action_quit(self) -> None:

@@ -1,4 +1,4 @@
-"""Modal dialogs of the monitor: the learning rate, quitting a live run, help."""
+"""Modal dialogs of the monitor: the learning rate, quitting a live run, more epochs, help."""
 
 from __future__ import annotations
 
@@ -12,20 +12,16 @@ from nntui.engine.control import CommandError, parse_lr
 from nntui.tui.actions import help_lines
 
 HELP_TEXT = "\n".join([
-    "[b]Keys in the monitor[/b]",
+    "[b]Keys in the monitor[/b] (escape, q or ? closes this)",
+    *help_lines(extra=(("ctrl+p", "command palette (every action, and Screenshot)"),)),
     "",
-    *help_lines(extra=(("ctrl+p", "command palette (every action is there too)"),)),
-    "",
-    "While the run goes on, [b]q[/b] asks: [b]s[/b] stops the run (it saves a",
-    "checkpoint first), [b]d[/b] leaves it running and detaches (`nntui attach`",
-    "follows it again), [b]escape[/b] cancels; enter takes the highlighted",
-    "choice, \"leave it running\". Closing the terminal detaches too.",
+    "While the run goes on, [b]q[/b] asks: [b]s[/b] stops it (after a checkpoint),",
+    "[b]d[/b] leaves it running (`nntui attach` follows it again), [b]escape[/b]",
+    "cancels; enter takes \"leave it running\". Closing the terminal detaches.",
+    "Keys pressed while the run is starting are applied once it is live.",
     "",
     "A diverged run (non-finite loss) is rolled back to its last good",
-    "checkpoint and paused: lower the learning rate with [b]l[/b], then resume",
-    "with [b]space[/b].",
-    "",
-    "Press escape, q or ? to close.",
+    "checkpoint and paused: lower the LR with [b]l[/b], then resume with [b]space[/b].",
 ])
 
 
@@ -63,6 +59,44 @@ class LearningRateDialog(ModalScreen[float | None]):
             self.query_one("#lr-error", Label).update(str(error))
             return
         self.dismiss(lr)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class EpochsDialog(ModalScreen["int | None"]):
+    """Continuing a run: asks for the epochs to train up to (more than it has trained);
+    dismisses with that number, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, trained: int, suggested: int) -> None:
+        super().__init__()
+        self.trained = trained
+        self.suggested = suggested
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="epochs-dialog", classes="dialog"):
+            yield Label(f"Continue the run: train up to epoch (trained {self.trained})", classes="dialog-title")
+            yield Input(str(self.suggested), id="epochs-input", type="integer", select_on_focus=True)
+            yield Label("", id="epochs-error", classes="dialog-error")
+            yield Label("enter continues · escape cancels", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        field = self.query_one("#epochs-input", Input)
+        field.focus()
+        field.select_all()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            epochs = int(event.value.strip())
+        except ValueError:
+            epochs = 0
+        if epochs <= self.trained:
+            self.query_one("#epochs-error", Label).update(f"a whole number above {self.trained}")
+            return
+        self.dismiss(epochs)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -14,6 +15,7 @@ from nntui.runs import pid_alive, run_pid
 from nntui.tui.launcher import ChildRun
 
 POLL_S = 0.1
+IDLE_POLL_S = 0.5  # polls with nothing new back off to this (a paused or slow run costs less)
 LIVENESS_S = 1.0
 
 
@@ -68,11 +70,14 @@ class Follower:
         self.stop_when_read = stop_when_read
         self.interval = interval
         self.ended = False
+        self.idle_polls = 0  # polls in a row that found nothing new
+        self._woken = threading.Event()
         self._next_liveness = 0.0
 
     def poll(self) -> bool:
         """One poll; True while there is more to follow."""
         events = poll_events(self.tail)
+        self.idle_polls = 0 if events else self.idle_polls + 1
         if events:
             self._note_end(events)
             self.post(EventsArrived(events))
@@ -105,7 +110,20 @@ class Follower:
                     return
             except Exception as error:  # noqa: BLE001 - shown by the monitor, which goes on
                 self.post(FollowFailed(error))
-            time.sleep(self.interval)
+            self._woken.wait(self.pause_s())
+            self._woken.clear()
+
+    def wake(self) -> None:
+        """Poll now, and often again: something is expected (the answer to a command sent)."""
+        self.idle_polls = 0
+        self._woken.set()
+
+    def pause_s(self) -> float:
+        """How long to wait before the next poll: `interval`, doubling while nothing new comes,
+        up to IDLE_POLL_S (new records bring it back at once)."""
+        if self.idle_polls < 2:
+            return self.interval
+        return min(max(self.interval, IDLE_POLL_S), self.interval * 2 ** min(self.idle_polls - 1, 8))
 
     def _poll_and_watch(self) -> bool:
         """One poll, and (attached) whether the run's process is still there; True to go on."""

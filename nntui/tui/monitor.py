@@ -7,17 +7,16 @@ import time
 from pathlib import Path
 from typing import Iterable, Literal
 
-from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from nntui.engine.events import ControlApplied
 from nntui.tui import steering
-from nntui.tui.actions import bindings, palette_entries
+from nntui.tui.actions import action_of_key, bindings, palette_entries
+from nntui.tui.charts import ChartsPane
 from nntui.tui.dialogs import HelpScreen, LearningRateDialog, QuitDialog
 from nntui.tui.follow import (
     EventsArrived,
@@ -30,20 +29,23 @@ from nntui.tui.follow import (
 from nntui.tui.gradpane import GradPane
 from nntui.tui.guard import MonitorErrors, guarded
 from nntui.tui.launcher import ChildRun
+from nntui.tui.monitor_actions import MonitorActions
+from nntui.tui.monitor_keys import QueuedCommands, Situation, command_text, why_not
+from nntui.tui.monitor_view import MonitorView
 from nntui.tui.state import MonitorState
-from nntui.tui.widgets import EarlyStopPane, FollowingLog, MetricLine
+from nntui.tui.system_pane import SystemPane
+from nntui.tui.widgets import EarlyStopPane, FollowingLog
 
 MonitorMode = Literal["run", "attach", "show"]
 REDRAW_S = 0.1
-LOG_STYLES = {"info": "", "epoch": "", "control": "cyan", "alert": "bold red", "result": "bold green",
-              "error": "red"}
-STEER_ACTIONS = ("toggle_pause", "set_lr", "checkpoint")
+DATA_REDRAW_S = 0.5  # new data is drawn twice a second (as top does, or less); status changes at once
+KEY_ACTIONS = action_of_key()
 STOP_GRACE_S = 120.0  # a stopped run gets this long to checkpoint and exit before a SIGTERM
 CLOSE_GRACE_S = 10.0  # a run that wrote its end record is only closing its files
 CHILD_POLL_S = 0.1
 
 
-class MonitorScreen(Screen[None]):
+class MonitorScreen(MonitorActions):
     """The live (or replayed) view of one run."""
 
     BINDINGS = bindings()  # from the one table of the monitor's actions (nntui.tui.actions)
@@ -58,12 +60,16 @@ class MonitorScreen(Screen[None]):
         if child is not None and child.resume_dir is not None:
             self.state.await_resume(child.pid)
         self.child_code: int | None = None
+        self.view: MonitorView | None = None  # the widgets, once mounted
+        self._follower: Follower | None = None
+        self.queued = QueuedCommands()  # commands given while the run is starting
         self._drawn_version = -1
-        self._logged = 0
+        self._drawn_urgent: tuple[str, ...] = ()
+        self._drawn_at = 0.0
         self._requested_pause: bool | None = None
         self._quitting = False  # a stop was asked for: the app exits once the run has stopped
         self._impatient = False  # q was pressed again while waiting for that
-        self._steerable_shown = False
+        self._situation_shown: Situation | None = None
         self._note = note
         self._width = 0
         self.errors = MonitorErrors()
@@ -80,19 +86,18 @@ class MonitorScreen(Screen[None]):
             yield Static("", id="progress-text")
         yield Static("", id="alert")
         with Horizontal(id="panes"):
-            with Vertical(id="left"):
-                with Vertical(id="metrics"):
-                    for index in range(8):  # the rows of MonitorState.metric_rows()
-                        yield MetricLine(id=f"metric-{index}")
+            yield ChartsPane(id="charts")
+            with Vertical(id="side"):
                 yield EarlyStopPane(id="early-stop")
-            with VerticalScroll(id="grads"):
-                yield GradPane(id="grad-pane")
+                yield SystemPane(id="system")
+                with VerticalScroll(id="grads"):
+                    yield GradPane(id="grad-pane")
         yield Static("", id="results")
         yield FollowingLog(id="log", max_lines=2000, wrap=True, markup=False, min_width=20)
-        yield Footer()
+        yield Footer(compact=True)  # every key that applies fits in 80 columns
 
     def on_mount(self) -> None:
-        self.query_one("#metrics").border_title = "metrics"
+        self.query_one("#system").border_title = "system"
         self.query_one("#grads").border_title = "gradient norm per layer"
         self.query_one("#early-stop").border_title = "early stopping"
         self.query_one("#log").border_title = "log"
@@ -100,6 +105,7 @@ class MonitorScreen(Screen[None]):
             self.add_class("-read-only")
         if self._note:
             self.state.note(self._note)
+        self.view = MonitorView(self)
         self.set_interval(REDRAW_S, self.redraw)
         self.follow()
         self.redraw()
@@ -111,9 +117,8 @@ class MonitorScreen(Screen[None]):
             self.call_after_refresh(self._rewrap_log)
 
     def _rewrap_log(self) -> None:
-        self.query_one("#log", FollowingLog).clear()
-        self._logged = self.state.log_total - len(self.state.log)
-        self._draw_log()
+        if self.view is not None:
+            self.view.rewrap_log(self.state)
 
     # ------------------------------------------------------------------ following
 
@@ -121,9 +126,9 @@ class MonitorScreen(Screen[None]):
     def follow(self) -> None:
         """Poll the run's records (and the child process) until the run is over."""
         worker = get_current_worker()
-        follower = Follower(self.run_dir, self.post_message, child=self.child,
-                            watch_pid=self.mode == "attach", stop_when_read=self.mode == "show")
-        follower.run(lambda: worker.is_cancelled)
+        self._follower = Follower(self.run_dir, self.post_message, child=self.child,
+                                  watch_pid=self.mode == "attach", stop_when_read=self.mode == "show")
+        self._follower.run(lambda: worker.is_cancelled)
 
     def on_events_arrived(self, message: EventsArrived) -> None:
         for event in message.events:  # one by one: a record the state chokes on costs only itself
@@ -142,8 +147,16 @@ class MonitorScreen(Screen[None]):
             self._requested_pause = None
         if self.child is not None and not self.state.launching:
             self.child.release_config()  # the run has started: it has read its config
-        if self.state.ended is not None or self.steerable != self._steerable_shown:
-            self._steerable_shown = self.steerable  # the footer dims the keys that cannot act now
+        self._keys_may_have_changed()
+        if self.queued and not self.state.launching and self.state.live:  # a stop asked for too
+            self._send_queued()
+        elif self.queued and not self.state.live:
+            self._drop_queued()
+
+    def _keys_may_have_changed(self) -> None:
+        situation = self.situation()
+        if situation != self._situation_shown:  # the footer shows only the keys that apply now
+            self._situation_shown = situation
             self.refresh_bindings()
 
     def on_process_exited(self, message: ProcessExited) -> None:
@@ -159,7 +172,8 @@ class MonitorScreen(Screen[None]):
         self.state.process_exited(message.code, message.error)
         if self.child is not None:
             self.child.cleanup()  # its error line is read: the temp files can go
-        self.refresh_bindings()
+        self._drop_queued()
+        self._keys_may_have_changed()
 
     @guarded("going back to the setup screen")
     def _back_to_setup(self, message: ProcessExited) -> bool:
@@ -186,7 +200,8 @@ class MonitorScreen(Screen[None]):
     @guarded("following the run")
     def _note_vanished(self) -> None:
         self.state.process_vanished()
-        self.refresh_bindings()
+        self._drop_queued()
+        self._keys_may_have_changed()
 
     def on_follow_failed(self, message: FollowFailed) -> None:
         self.report_error("reading the records", message.error)
@@ -206,55 +221,22 @@ class MonitorScreen(Screen[None]):
     # ------------------------------------------------------------------ drawing
 
     def redraw(self) -> None:
-        """Bring the widgets up to date with the state (at most 10 times a second). Each pane is
-        drawn on its own: one that fails leaves the others (and the monitor) going."""
-        if self.state.version == self._drawn_version:
+        """Bring the widgets up to date with the state; each widget is redrawn only when what it
+        shows has changed. A change of status or alert is drawn at the next tick (REDRAW_S); new
+        data only every DATA_REDRAW_S (a run at full speed changes every value at every tick)."""
+        if self.state.version == self._drawn_version or self.view is None:
             return
-        self._drawn_version = self.state.version
-        self._draw_header()
-        self._draw_metrics()
-        self._draw_panes()
-        self._draw_log()
+        now = time.monotonic()
+        urgent = (self.state.status, self.state.alert, self.errors.latest)
+        if urgent == self._drawn_urgent and now - self._drawn_at < DATA_REDRAW_S:
+            return
+        self._drawn_version, self._drawn_urgent, self._drawn_at = self.state.version, urgent, now
+        self.view.draw(self.state, self.header_text(), self.errors.latest)
 
-    @guarded("drawing the header")
-    def _draw_header(self) -> None:
-        state = self.state
-        self.query_one("#title", Static).update(state.title_text())
-        status = self.query_one("#status", Static)
-        status.update(f" {state.status.upper()} ")
-        status.set_classes(f"status-{state.status.split(' ')[0]}")
-        total = state.total_steps
-        self.query_one("#progress", ProgressBar).update(total=max(1, total), progress=min(state.step, total))
-        self.query_one("#progress-text", Static).update(state.progress_text())
-        alert = self.query_one("#alert", Static)
-        text = " · ".join(line for line in (state.alert, self.errors.latest) if line)
-        alert.update(text)
-        alert.display = bool(text)
-
-    @guarded("drawing the metrics")
-    def _draw_metrics(self) -> None:
-        state = self.state
-        for index, row in enumerate(state.metric_rows()):
-            line = self.query_one(f"#metric-{index}", MetricLine)
-            line.show(row.label, state.current_text(row), state.series[row.key].values())
-
-    @guarded("drawing the panes")
-    def _draw_panes(self) -> None:
-        state = self.state
-        self.query_one("#grad-pane", GradPane).show(state.layers)
-        stop = state.early_stop
-        self.query_one("#early-stop", EarlyStopPane).show(
-            state.early_stop_lines(), stop.wait if stop else None, stop.patience if stop else None)
-        results = self.query_one("#results", Static)
-        results.update(state.results_text())
-        results.display = state.ended is not None
-
-    @guarded("drawing the log")
-    def _draw_log(self) -> None:
-        log = self.query_one("#log", FollowingLog)
-        for line in self.state.new_log_lines(self._logged):
-            log.write(Text(line.text, style=LOG_STYLES.get(line.kind, "")))
-        self._logged = self.state.log_total
+    def header_text(self) -> str:
+        """The run's name (`(read-only)` in `show`), then what it trains, once it has started."""
+        name = f"{self.run_dir.name} (read-only)" if self.mode == "show" else self.run_dir.name
+        return f"{name} · {self.state.title_text()}" if self.state.started is not None else name
 
     # ------------------------------------------------------------------ actions
 
@@ -270,14 +252,29 @@ class MonitorScreen(Screen[None]):
             return False
         return self.child.running if self.child is not None else True
 
+    def situation(self) -> Situation:
+        """What decides which keys apply now."""
+        end = self.state.ended
+        return Situation(self.mode, self.state.live, self.state.launching, self._quitting,
+                         end.status if end is not None else None,
+                         end is not None and (self.run_dir / "checkpoints" / "last.pt").exists())
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in STEER_ACTIONS:
-            if self.mode == "show":
-                return False
-            return True if self.steerable else None
+        """Only the keys that apply now are offered (footer, palette); the others say why not."""
         if action in ("detach", "stop_run"):
             return self.run_going_on and not self._quitting
-        return True
+        return not why_not(action, self.situation())
+
+    def on_key(self, event: events.Key) -> None:
+        """A key of the monitor's that does not apply now says why, rather than nothing."""
+        action = KEY_ACTIONS.get(event.key)
+        if action is None or self.check_action(action, ()):
+            return
+        reason = why_not(action, self.situation())
+        if reason:
+            event.stop()
+            event.prevent_default()
+            self.notify(reason, title=action.replace("_", " "), severity="warning")
 
     def action_toggle_pause(self) -> None:
         paused = self._requested_pause if self._requested_pause is not None else self.state.paused
@@ -363,17 +360,40 @@ class MonitorScreen(Screen[None]):
 
     # ------------------------------------------------------------------ steering
 
-    @work(thread=True, exit_on_error=False, group="steer")
     def steer(self, action: str, value: float | None = None) -> None:
-        """Send a command over the run's channel and post its answer."""
-        worker = get_current_worker()
-        ok, message = steering.send(self.run_dir, action, value, cancelled=lambda: worker.is_cancelled)
-        if worker.is_cancelled:
+        """Send a command to the run; while it is starting, queue it for when it is live."""
+        if self.state.launching and self.state.live:
+            notice = self.queued.add(action, value)
+            self.state.note(notice, "control")
+            self.notify(notice, title=action)
             return
-        self.post_message(SteerAnswered(action, value, ok, message))
+        self._send([(action, value)])
+
+    def _send_queued(self) -> None:
+        commands = self.queued.take()
+        applied = ", ".join(command_text(*item) for item in commands)
+        self.state.note(f"the run has started; applying what was queued: {applied}", "control")
+        self._send(commands)
+
+    def _drop_queued(self) -> None:
+        if self.queued:
+            dropped = ", ".join(command_text(*item) for item in self.queued.take())
+            self.state.note(f"not applied (the run is over): {dropped}", "error")
+
+    @work(thread=True, exit_on_error=False, group="steer")
+    def _send(self, commands: list[tuple[str, float | None]]) -> None:
+        """Send commands over the run's channel, one after the other, and post their answers."""
+        worker = get_current_worker()
+        for action, value in commands:
+            ok, message = steering.send(self.run_dir, action, value, cancelled=lambda: worker.is_cancelled)
+            if worker.is_cancelled:
+                return
+            self.post_message(SteerAnswered(action, value, ok, message))
 
     @on(SteerAnswered)
     def show_answer(self, message: SteerAnswered) -> None:
+        if self._follower is not None:
+            self._follower.wake()  # its record is on its way: no idle back-off now
         if not message.ok and message.action in ("pause", "resume"):
             self._requested_pause = None
         if not message.ok and message.action == "stop":
@@ -386,6 +406,8 @@ class MonitorScreen(Screen[None]):
         if not message.ok:  # a success shows up as the run's own control record
             self.state.note(f"{message.action}: {text}", "error")
         self.notify(text, severity="information" if message.ok else "error", title=message.action)
+
+    REPLACED_COMMANDS = ("Quit", "Screenshot")  # the app's own, which the monitor's replace
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         """The monitor's actions for the command palette (only those possible now)."""
