@@ -14,7 +14,7 @@ from nntui.tui.formatting import log_fraction
 
 PARTIAL_BLOCKS = " ▏▎▍▌▋▊▉"
 VALUES_WIDTH = 16  # " 1.2e-03 3.4e-04": the norm and the update ratio after the bar
-MIN_BAR, BESIDE_BAR, MIN_HEAT = 6, 16, 24
+MIN_BAR, BESIDE_BAR, MIN_HEAT = 3, 16, 24
 GAP = " │ "  # between the bars and a heatmap beside them
 RATIO_LOW, RATIO_HIGH = 1e-5, 1e-1  # update/weight ratios outside this band are highlighted (~1e-3 is typical)
 MIN_NAME_WIDTH = 6
