@@ -14,12 +14,12 @@ from conftest import pilot_wait_until as wait_until
 
 from nntui.tui import private_tmp
 from nntui.tui.app import create_app
+from nntui.tui.charts import ChartsPane
 from nntui.tui.gradpane import GradPane
 from nntui.tui.launcher import ChildRun
 from nntui.tui.monitor import MonitorScreen
 from nntui.tui.private_tmp import PrivateDirError, create_private_file, private_dir
 from nntui.tui.state import MonitorState
-from nntui.tui.widgets import MetricLine
 
 FAKE_TRAINER = Path(__file__).parent / "fixtures" / "fake_trainer.py"
 
@@ -78,13 +78,13 @@ async def test_a_record_the_state_chokes_on_is_shown_and_following_goes_on(tmp_p
 
 
 async def test_a_widget_that_fails_to_draw_leaves_the_others_and_the_app_going(live_run, monkeypatch):
-    def broken_show(self, label, value, data):
+    def broken_show(self, state):
         raise ValueError("cannot draw this metric")
 
     def broken_render(self, width, height):
         raise ZeroDivisionError("float division by zero")
 
-    monkeypatch.setattr(MetricLine, "show", broken_show)
+    monkeypatch.setattr(ChartsPane, "show", broken_show)
     monkeypatch.setattr(GradPane, "_build_lines", broken_render)
     app = create_app(mode="attach", runs_dir=live_run.run_dir.parent, run_dir=live_run.run_dir)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -94,7 +94,7 @@ async def test_a_widget_that_fails_to_draw_leaves_the_others_and_the_app_going(l
         await follow_through(pilot, screen, live_run)
         await pilot.pause(0.3)
         wheres = {key[0] for key in screen.errors.counts}
-        assert wheres == {"drawing the metrics", "drawing the gradient norms"}, wheres
+        assert wheres == {"drawing the charts", "drawing the gradient norms"}, wheres
         assert alert_text(screen).startswith("monitor error in drawing the")  # the latest one
         logged = [line.text for line in screen.state.log if line.text.startswith("monitor error")]
         assert len(logged) == 2 and any("ValueError: cannot draw this metric" in text for text in logged)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from conftest import pilot_wait_until as wait_until
 from conftest import run_cli
-from textual.widgets import Label
 
 from nntui.engine.events import EarlyStopStatus, EpochEnded, GradNorms, RunEnded, RunStarted, StepLogged, to_record
 from nntui.records import read_records, record_line
 from nntui.tui.app import create_app
+from nntui.tui.charts.chart import LineChart
 from nntui.tui.monitor import MonitorScreen
 
 
@@ -40,16 +40,16 @@ def as_older_file(run_dir: Path, target: Path) -> Path:
 
 async def replay(run_dir: Path) -> tuple[MonitorScreen, list[str]]:
     """Show `run_dir` until its end record is applied and drawn; the app must still be running.
-    The screen and the values its metric rows show."""
+    The screen and the titles of its charts (each holds the latest values), by chart."""
     app = create_app(mode="show", runs_dir=run_dir.parent, run_dir=run_dir)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(200, 50)) as pilot:  # every metric has its chart
         screen = app.screen
         assert isinstance(screen, MonitorScreen)
         await wait_until(pilot, lambda: screen.state.ended is not None, what="the end record")
         await wait_until(pilot, lambda: screen.query_one("#results").display, what="the results drawn")
-        await pilot.pause(0.2)
+        await pilot.pause(0.8)  # the charts take new data at most twice a second
         assert app.is_running and app.return_code is None and app.screen is screen
-        return screen, [str(label.render()) for label in screen.query(".metric-value").results(Label)]
+        return screen, {chart.chart_id: str(chart.border_title) for chart in screen.query(LineChart).results(LineChart)}
 
 
 @pytest.mark.parametrize("older", [False, True], ids=["as-written", "older-nulls"])
@@ -63,8 +63,7 @@ async def test_the_records_of_a_diverging_run_replay_in_the_app(diverged_run, tm
     assert state.status == "diverged" and "non-finite loss" in state.alert
     assert state.step == steps[-1]["step"] and state.series["grad_norm"].total == len(steps)
     assert not math.isfinite(state.series["grad_norm"].latest)
-    rows = [row.key for row in state.metric_rows()]
-    assert values[rows.index("grad_norm")] in ("inf", "nan")  # shown, not a crash
+    assert values["norm"].startswith(("global grad norm · inf", "global grad norm · nan"))  # shown, not a crash
 
 
 def test_summary_of_a_diverging_run_is_standard_json(diverged_run):
@@ -91,4 +90,5 @@ async def test_records_with_odd_values_replay_in_the_app(tmp_path):
     run_dir.mkdir()
     (run_dir / "metrics.jsonl").write_text("".join(lines[:-1] + odd[:-1] + lines[-1:] + odd[-1:]))
     screen, values = await replay(run_dir)
-    assert len(values) == len(screen.state.metric_rows()) and screen.state.status == "weird-status" and screen.state.step == 3
+    assert set(values) == {"loss", "accuracy", "lr", "rate", "norm"}
+    assert screen.state.status == "weird-status" and screen.state.step == 3

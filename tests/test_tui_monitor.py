@@ -61,8 +61,9 @@ async def test_monitor_replays_a_recorded_run_through_messages():
         assert all(isinstance(message.events, tuple) for message in seen)
         assert events == [from_record(record) for record in records]
         last_epoch = [r for r in records if r["event"] == "epoch"][-1]
-        value = screen.query_one("#metric-3").query_one(".metric-value", Label)
-        assert str(value.render()) == fmt_percent(last_epoch["val_acc"])
+        chart = screen.query_one("#chart-accuracy")
+        shown = f"val {fmt_percent(last_epoch['val_acc'])}"
+        await wait_until(pilot, lambda: shown in str(chart.border_title), what="the last val acc in its chart")
         assert screen.query_one("#results").display
         assert "test acc" in str(screen.query_one("#results").render())
 

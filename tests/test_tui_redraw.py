@@ -9,9 +9,10 @@ from conftest import pilot_wait_until as wait_until
 from textual.widgets import ProgressBar, Static
 
 from nntui.tui.app import create_app
+from nntui.tui.charts.chart import LineChart, SparkRow
 from nntui.tui.follow import IDLE_POLL_S, POLL_S, Follower
 from nntui.tui.monitor import MonitorScreen
-from nntui.tui.widgets import FollowingLog, MetricLine
+from nntui.tui.widgets import FollowingLog
 
 RUNS = Path(__file__).parent / "fixtures" / "runs"
 
@@ -34,7 +35,7 @@ async def test_a_frame_with_nothing_new_updates_no_widget_and_a_note_only_the_lo
         await wait_until(pilot, lambda: screen.state.ended is not None, what="the end record")
         await pilot.pause(0.4)
         calls: list[str] = []
-        for cls, name in ((Static, "update"), (MetricLine, "show"), (ProgressBar, "update"), (FollowingLog, "write")):
+        for cls, name in ((Static, "update"), (LineChart, "set_spec"), (SparkRow, "set_values"), (ProgressBar, "update"), (FollowingLog, "write")):
             monkeypatch.setattr(cls, name, counted(getattr(cls, name), calls))
         view = screen.view
         view.draw(screen.state, screen.header_text(), "")

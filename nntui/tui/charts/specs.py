@@ -15,6 +15,7 @@ from nntui.tui.charts.scales import scale_for
 from nntui.tui.charts.smoothing import debiased_ema
 from nntui.tui.formatting import fmt_value
 from nntui.tui.state import MonitorState
+from nntui.tui.state_text import FORMATTERS
 
 X_MODES = ("step", "epoch", "time")
 Best = tuple[str, int, float, int]  # series key, step, value, epoch
@@ -55,6 +56,7 @@ LR = ChartDef("lr", "learning rate", "lr", (SeriesDef("lr", "", True, "series-1"
 RATE = ChartDef("rate", "samples/s", "rate", (SeriesDef("samples_per_s", "", True, "series-1"),))
 NORM = ChartDef("norm", "global grad norm", "norm", (SeriesDef("grad_norm", "", True, "series-1"),))
 SMALL_CHARTS = (LR, RATE, NORM)  # a value and a sparkline row each on small terminals
+VALUE_FORMATS = {"loss": "value", "norm": "value", "r2": "value", "accuracy": "percent", "lr": "lr", "rate": "rate"}
 
 
 def charts_for(task: str) -> tuple[ChartDef, ...]:
@@ -85,7 +87,7 @@ def best_point(state: MonitorState) -> Best | None:
 
 def signature(chart: ChartDef, state: MonitorState, view: View, best: Best | None) -> tuple[object, ...]:
     """Everything the chart's spec depends on (`best`: `best_point(state)`): equal signatures, equal charts."""
-    parts: list[object] = [view, state.timeline.version, best, state.task]
+    parts: list[object] = [view, state.timeline.version, best, state.task, state.lr]
     parts += [state.series[series.key].version for series in chart.series]
     if axis_mode(chart, view) == "time":
         parts.append(state.timeline.step_times.version)
@@ -115,7 +117,20 @@ def build_spec(chart: ChartDef, state: MonitorState, view: View, best: Best | No
     on_chart = best is not None and best[0] in keys
     spec = ChartSpec(tuple(lines), y, x_low, x_high, mode, markers,
                      (to_x(best[1]), best[2]) if on_chart else None)  # type: ignore[index]
-    return spec, chart.title + (" (log)" if y.log else ""), _subtitle(chart, view, mode, best if on_chart else None)
+    title = chart.title + (" (log)" if y.log else "") + latest_text(chart, state)
+    return spec, title, _subtitle(chart, view, mode, best if on_chart else None)
+
+
+def latest_text(chart: ChartDef, state: MonitorState) -> str:
+    """` · train 0.0229 · val 0.0926`: the latest value of each series (the LR as set now)."""
+    formatter = FORMATTERS[VALUE_FORMATS[chart.kind]]
+    parts = []
+    for series in chart.series:
+        history = state.series[series.key]
+        value = state.lr if series.key == "lr" and state.lr is not None else history.latest
+        if value is not None:
+            parts.append(f"{series.label} {formatter(value)}".strip())
+    return "".join(f" · {part}" for part in parts)
 
 
 def _subtitle(chart: ChartDef, view: View, mode: str, best: Best | None) -> str:
