@@ -10,12 +10,10 @@ import os
 import shutil
 import stat
 import sys
-import types
 from pathlib import Path
 
 import pytest
 from conftest import pilot_wait_until as wait_until
-from textual.widget import Widget
 from textual.widgets import Input, Label
 
 from nntui.runs import read_records
@@ -185,41 +183,21 @@ async def test_running_and_paused_footer_and_the_after_run_keys_say_why_not(live
         await wait_until(pilot, lambda: ("checkpoint", None) in live_run.commands, what="a checkpoint while paused")
 
 
-async def test_chart_keys_say_so_when_there_are_no_charts(live_run):
+async def test_chart_keys_smooth_cycle_the_x_axis_and_open_a_chart_full_screen(live_run):
+    from nntui.tui.charts import ChartScreen, ChartsPane
+
     async with attached(live_run.run_dir) as (app, pilot, screen):
-        for key in ("m", "x", "enter"):
-            await pilot.press(key)
-            await pilot.pause()
-        assert notices(app).count("charts not available") == 3
-
-
-async def test_chart_keys_call_the_charts_pane(live_run, monkeypatch):
-    class StubCharts(Widget):
-        calls: list[str] = []
-
-        def toggle_smoothing(self) -> str:
-            self.calls.append("smoothing")
-            return "smoothing 0.6 on"
-
-        def cycle_x_axis(self) -> str:
-            self.calls.append("x")
-            return "x axis: epoch"
-
-        def fullscreen_screen(self, state):
-            from nntui.tui.dialogs import HelpScreen
-
-            self.calls.append("fullscreen")
-            return HelpScreen()
-
-    monkeypatch.setitem(sys.modules, "nntui.tui.charts", types.SimpleNamespace(ChartsPane=StubCharts))
-    async with attached(live_run.run_dir) as (app, pilot, screen):
-        await screen.mount(StubCharts())
+        charts = screen.query_one(ChartsPane)
         await pilot.press("m", "x")
         await pilot.pause()
         assert {"smoothing 0.6 on", "x axis: epoch"} <= set(notices(app))
+        assert charts.view.smoothing == 0.6 and charts.view.x_mode == "epoch"
         await pilot.press("enter")
         await pilot.pause()
-        assert StubCharts.calls == ["smoothing", "x", "fullscreen"] and app.screen is not screen
+        assert isinstance(app.screen, ChartScreen) and app.screen.view == charts.view
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
 
 
 # ---------------------------------------------------------------------------------- finished

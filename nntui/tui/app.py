@@ -224,19 +224,6 @@ class NntuiApp(App[int]):
         return code
 
 
-def config_of_run(run_dir: Path) -> "RunConfig":
-    """The configuration a run was started with (its config.toml), or a ConfigError (one line)."""
-    from nntui.config import ConfigError, config_from_dict, tomllib
-    from nntui.fs import RunDir
-
-    path = RunDir(Path(run_dir)).config
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"run {Path(run_dir).name}: cannot read its {RunDir.CONFIG} ({error})") from None
-    return config_from_dict(raw, f"{Path(run_dir).name}/{RunDir.CONFIG}")
-
-
 def shown_path(path: Path) -> str:
     """`path` relative to the working directory when it is under it, else absolute."""
     relative = os.path.relpath(path.absolute())

@@ -6,10 +6,10 @@ into the run directory. The base of MonitorScreen (nntui.tui.monitor), which dec
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from textual.screen import Screen
 
+from nntui.tui.charts import ChartsPane
 from nntui.tui.dialogs import EpochsDialog
 from nntui.tui.monitor_keys import continue_default, run_settings, save_screenshot, screenshot_name
 from nntui.tui.state import MonitorState
@@ -24,12 +24,8 @@ class MonitorActions(Screen[None]):
 
     def action_new_run(self) -> None:
         """The setup screen, holding this run's settings, to start another run."""
-        open_setup = getattr(self.app, "open_setup", None)
-        if open_setup is None:
-            self.notify("a new run from here needs the setup screen of `nntui`", severity="warning")
-            return
         config, error = run_settings(self.run_dir)
-        open_setup(config, error=error)
+        self.app.open_setup(config, error=error)  # type: ignore[attr-defined]
 
     def action_continue_run(self) -> None:
         """Ask for the epochs to train up to, then continue the run (`--resume` with `--epochs`)."""
@@ -40,9 +36,6 @@ class MonitorActions(Screen[None]):
             if epochs is not None:
                 self.app.continue_run(self.run_dir, epochs)  # type: ignore[attr-defined]
 
-        if getattr(self.app, "continue_run", None) is None:
-            self.notify(f"continue it with `nntui run --resume {self.run_dir} --epochs N`", severity="warning")
-            return
         self.app.push_screen(EpochsDialog(self.state.epoch, continue_default(planned, self.state.epoch)), answered)
 
     def action_toggle_smoothing(self) -> None:
@@ -52,27 +45,10 @@ class MonitorActions(Screen[None]):
         self._charts_call("cycle_x_axis")
 
     def action_fullscreen_chart(self) -> None:
-        charts = self._charts()
-        if charts is None:
-            self.notify("charts not available", severity="warning")
-            return
-        self.app.push_screen(charts.fullscreen_screen(self.state))
-
-    def _charts(self) -> Any:
-        """The charts pane (a ChartsPane), or None where there is none."""
-        try:
-            from nntui.tui.charts import ChartsPane  # type: ignore[import-not-found,attr-defined]
-        except ImportError:
-            return None
-        found = self.query(ChartsPane)
-        return found.first() if found else None
+        self.app.push_screen(self.query_one(ChartsPane).fullscreen_screen(self.state))
 
     def _charts_call(self, method: str) -> None:
-        charts = self._charts()
-        if charts is None:
-            self.notify("charts not available", severity="warning")
-            return
-        self.notify(getattr(charts, method)())
+        self.notify(getattr(self.query_one(ChartsPane), method)())
         self._drawn_version = -1
 
     def action_save_screenshot(self) -> None:

@@ -110,14 +110,9 @@ def continue_default(planned_epochs: int, epoch: int) -> int:
 def run_settings(run_dir: Path) -> tuple["RunConfig | None", str]:
     """The configuration a run trained with (its config.toml), or None and why not."""
     try:
-        from nntui.tui import app as app_module
+        from nntui.config import config_of_run  # pydantic: not before it is needed
 
-        reader = getattr(app_module, "config_of_run", None)  # the setup screen's reader, when there is one
-        if reader is not None:
-            return reader(run_dir), ""
-        from nntui.config import load_config
-
-        return load_config(str(Path(run_dir) / "config.toml")), ""
+        return config_of_run(run_dir), ""
     except Exception as error:  # noqa: BLE001 - a bad or missing config is shown on the setup screen
         return None, f"cannot read the settings of {Path(run_dir).name}: {error}"
 

@@ -87,7 +87,9 @@ def best_point(state: MonitorState) -> Best | None:
 
 def signature(chart: ChartDef, state: MonitorState, view: View, best: Best | None) -> tuple[object, ...]:
     """Everything the chart's spec depends on (`best`: `best_point(state)`): equal signatures, equal charts."""
-    parts: list[object] = [view, state.timeline.version, best, state.task, state.lr]
+    parts: list[object] = [view, state.timeline.version, best, state.task]
+    if chart is LR:
+        parts.append(state.lr)  # its title shows the LR as set now, before a step trains at it
     parts += [state.series[series.key].version for series in chart.series]
     if axis_mode(chart, view) == "time":
         parts.append(state.timeline.step_times.version)
