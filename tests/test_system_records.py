@@ -132,7 +132,7 @@ async def test_the_system_pane_shows_cpu_and_memory_and_says_there_is_no_gpu():
         await pilot.pause()
         text = pane_text(pane)
         assert "CPU 94%" in text and "RSS 412 MB" in text
-        assert [line for line in text.splitlines() if "GPU" in line] == ["no GPU in use (training on cpu)"]
+        assert [line for line in text.splitlines() if "GPU" in line] == ["no GPU: training on cpu"]
         assert pane.show(sample, "cpu") is False  # nothing changed: nothing redrawn
         assert pane.show(SystemSampled(cpu_percent=50.0, rss_bytes=2**30, step=9), "cpu") is True
         assert "CPU 50%" in pane_text(pane) and "RSS 1.0 GB" in pane_text(pane)

@@ -26,7 +26,7 @@ def system_lines(sample: SystemSampled | None, device: str) -> tuple[str, ...]:
         return ("CPU –  ·  memory –  (no sample yet)",)
     lines = [f"CPU {sample.cpu_percent:.0f}%  ·  RSS {fmt_bytes(sample.rss_bytes)}"]
     if not device.startswith("cuda"):
-        lines.append(f"no GPU in use (training on {device or 'the CPU'})")
+        lines.append(f"no GPU: training on {device or 'the CPU'}")
         return tuple(lines)
     util = "GPU –%" if sample.gpu_util is None else f"GPU {sample.gpu_util:.0f}%"
     lines.append(f"{util}  ·  mem {fmt_bytes(sample.gpu_mem_allocated)} allocated · "
