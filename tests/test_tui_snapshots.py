@@ -27,7 +27,7 @@ def replayed(until: str):
         while screen.state.status != until:
             assert time.monotonic() < deadline, f"status stayed {screen.state.status!r}"
             await pilot.pause(0.05)
-        await pilot.pause(0.3)  # one more redraw tick
+        await pilot.pause(0.8)  # the charts take new data at most twice a second
         log = screen.query_one("#log")
         while log.scroll_y < log.max_scroll_y:  # the log follows its last line
             assert time.monotonic() < deadline, "the log did not scroll to its end"
