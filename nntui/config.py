@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import re
 import sys
-from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
@@ -394,15 +393,3 @@ def set_dotted(raw: dict[str, Any], key: str, value: Any, label: str = "--set") 
 def config_from_dict(data: dict[str, Any], label: str = "config") -> RunConfig:
     """Validate a resolved configuration read back from a run directory."""
     return validate(data, label)
-
-
-def config_of_run(run_dir: Path) -> RunConfig:
-    """The configuration a run was started with (its config.toml), or a ConfigError (one line)."""
-    from nntui.fs import RunDir
-
-    path = RunDir(Path(run_dir)).config
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"run {Path(run_dir).name}: cannot read its {RunDir.CONFIG} ({error})") from None
-    return config_from_dict(raw, f"{Path(run_dir).name}/{RunDir.CONFIG}")

@@ -8,10 +8,13 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nntui.engine.early_stopping import default_mode
 from nntui.engine.events import from_record, to_record
+
+if TYPE_CHECKING:
+    from nntui.config import RunConfig
 from nntui.fs import RunDir
 from nntui.ownership import user_name
 from nntui.paths import runs_dir as default_runs_dir
@@ -296,3 +299,15 @@ def last_end(run_dir: Path, max_bytes: int = 256 * 1024) -> dict[str, Any] | Non
 def list_runs(root: str | os.PathLike[str] | None = None, all_users: bool = False) -> list[RunInfo]:
     """The user's runs under `root` (default: the runs dir), newest first; everyone's with `all_users`."""
     return [run_info(path) for path in run_dirs(default_runs_dir(root), all_users)]
+
+
+def config_of_run(run_dir: Path) -> "RunConfig":
+    """The configuration a run was started with (its config.toml), or a ConfigError (one line)."""
+    from nntui.config import ConfigError, config_from_dict, tomllib  # pydantic: only when needed
+
+    path = RunDir(Path(run_dir)).config
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"run {Path(run_dir).name}: cannot read its {RunDir.CONFIG} ({error})") from None
+    return config_from_dict(raw, f"{Path(run_dir).name}/{RunDir.CONFIG}")

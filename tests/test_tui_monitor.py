@@ -102,7 +102,7 @@ async def test_diverged_run_shows_the_message_prominently():
         await wait_until(pilot, lambda: screen.state.status == "diverged (paused)", what="divergence")
         await pilot.pause(0.2)
         alert = screen.query_one("#alert")
-        assert alert.display and "non-finite loss" in str(alert.render())
+        assert alert.display and "weights restored" in str(alert.render())
         assert "DIVERGED (PAUSED)" in str(screen.query_one("#status").render())
 
 

@@ -10,7 +10,7 @@ from conftest import pilot_wait_until as wait_until
 from conftest import records_of
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
-from nntui.config import config_of_run
+from nntui.runs import config_of_run
 from nntui.tui.app import create_app
 from nntui.tui.monitor import MonitorScreen
 from nntui.tui.setup import FROM_RUN, SetupScreen

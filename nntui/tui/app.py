@@ -126,6 +126,18 @@ class NntuiApp(App[int]):
             setup.prefill(config)
         setup.show_start_error(error)
 
+    def take_back_failed_start(self, child: ChildRun, error: str) -> bool:
+        """A new run launched from the setup screen exited before it started: back to the form,
+        as the user left it, with `error` under Start. False for a run that did not come from
+        the setup screen (`nntui run PRESET`: its monitor shows the failure) or a resumed one."""
+        from nntui.tui.setup import SetupScreen
+
+        if child.resume_dir is not None or not any(isinstance(screen, SetupScreen) for screen in self.screen_stack):
+            return False
+        child.cleanup()
+        self.open_setup(child.config, error=error)
+        return True
+
     def continue_run(self, run_dir: Path, epochs: int) -> None:
         """Resume the run in `run_dir` to train up to `epochs` epochs (`nntui run --resume RUN
         --epochs N` in a child process), its monitor in place of the current one."""

@@ -9,14 +9,11 @@ from typing import Iterable, Literal
 
 from textual import events, on, work
 from textual.app import ComposeResult, SystemCommand
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from nntui.engine.events import ControlApplied
 from nntui.tui import steering
 from nntui.tui.actions import action_of_key, bindings, palette_entries
-from nntui.tui.charts import ChartsPane
 from nntui.tui.dialogs import HelpScreen, LearningRateDialog, QuitDialog
 from nntui.tui.follow import (
     EventsArrived,
@@ -26,15 +23,12 @@ from nntui.tui.follow import (
     RunVanished,
     SteerAnswered,
 )
-from nntui.tui.gradpane import GradPane
 from nntui.tui.guard import MonitorErrors, guarded
 from nntui.tui.launcher import ChildRun
 from nntui.tui.monitor_actions import MonitorActions
 from nntui.tui.monitor_keys import QueuedCommands, Situation, command_text, why_not
-from nntui.tui.monitor_view import MonitorView
+from nntui.tui.monitor_view import MonitorView, monitor_widgets
 from nntui.tui.state import MonitorState
-from nntui.tui.system_pane import SystemPane
-from nntui.tui.widgets import EarlyStopPane, FollowingLog
 
 MonitorMode = Literal["run", "attach", "show"]
 REDRAW_S = 0.1
@@ -78,29 +72,9 @@ class MonitorScreen(MonitorActions):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="head"):
-            yield Static("nntui", id="title")
-            yield Static("starting", id="status", classes="status-starting")
-        with Horizontal(id="progress-row"):
-            yield ProgressBar(total=1, show_eta=False, id="progress")
-            yield Static("", id="progress-text")
-        yield Static("", id="alert")
-        with Horizontal(id="panes"):
-            yield ChartsPane(id="charts")
-            with Vertical(id="side"):
-                yield EarlyStopPane(id="early-stop")
-                yield SystemPane(id="system")
-                with VerticalScroll(id="grads"):
-                    yield GradPane(id="grad-pane")
-        yield Static("", id="results")
-        yield FollowingLog(id="log", max_lines=2000, wrap=True, markup=False, min_width=20)
-        yield Footer(compact=True)  # every key that applies fits in 80 columns
+        yield from monitor_widgets()
 
     def on_mount(self) -> None:
-        self.query_one("#system").border_title = "system"
-        self.query_one("#grads").border_title = "gradient norm per layer"
-        self.query_one("#early-stop").border_title = "early stopping"
-        self.query_one("#log").border_title = "log"
         if self.mode == "show":
             self.add_class("-read-only")
         if self._note:
@@ -177,20 +151,12 @@ class MonitorScreen(MonitorActions):
 
     @guarded("going back to the setup screen")
     def _back_to_setup(self, message: ProcessExited) -> bool:
-        """A new run launched from the setup screen (it is below this one) that exited before
-        its `start` record goes back to the form, as the user left it, with its error; True if it did
-        (None, and the failure shown here, if that went wrong)."""
-        from nntui.tui.setup import SetupScreen
-
-        child = self.child
-        if child is None or child.resume_dir is not None or self.state.started is not None or self._quitting:
+        """A new run that exited before its `start` record: True if the app's setup screen took
+        it back (it does for a run started from there)."""
+        if self.child is None or self.state.started is not None or self._quitting:
             return False
-        if not any(isinstance(screen, SetupScreen) for screen in self.app.screen_stack):
-            return False
-        child.cleanup()
         error = message.error or f"it exited with code {message.code}"
-        self.app.open_setup(child.config, error=error)  # type: ignore[attr-defined]
-        return True
+        return self.app.take_back_failed_start(self.child, error)  # type: ignore[attr-defined]
 
     def on_run_vanished(self, message: RunVanished) -> None:
         self._note_vanished()

@@ -110,7 +110,7 @@ def continue_default(planned_epochs: int, epoch: int) -> int:
 def run_settings(run_dir: Path) -> tuple["RunConfig | None", str]:
     """The configuration a run trained with (its config.toml), or None and why not."""
     try:
-        from nntui.config import config_of_run  # pydantic: not before it is needed
+        from nntui.runs import config_of_run  # (imports pydantic)
 
         return config_of_run(run_dir), ""
     except Exception as error:  # noqa: BLE001 - a bad or missing config is shown on the setup screen

@@ -6,11 +6,12 @@ the others, and the monitor, going.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from rich.text import Text
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import ProgressBar, Static
+from textual.widgets import Footer, ProgressBar, Static
 
 from nntui.tui.charts import ChartsPane
 from nntui.tui.gradpane import GradPane
@@ -28,12 +29,40 @@ PROGRESS_RESOLUTION = 200  # the progress bar is redrawn when it moves by 1/200 
 _UNSET = object()
 
 
+def monitor_widgets() -> Iterator[Widget]:
+    """The monitor's widgets (MonitorScreen.compose): header, progress, alert; the charts beside
+    early stopping, the system and the gradients; results, log, footer."""
+    with Horizontal(id="head"):
+        yield Static("nntui", id="title")
+        yield Static("starting", id="status", classes="status-starting")
+    with Horizontal(id="progress-row"):
+        yield ProgressBar(total=1, show_eta=False, id="progress")
+        yield Static("", id="progress-text")
+    yield Static("", id="alert")
+    with Horizontal(id="panes"):
+        yield ChartsPane(id="charts")
+        with Vertical(id="side"):
+            yield EarlyStopPane(id="early-stop")
+            yield SystemPane(id="system")
+            with VerticalScroll(id="grads"):
+                yield GradPane(id="grad-pane")
+    yield Static("", id="results")
+    yield FollowingLog(id="log", max_lines=2000, wrap=True, markup=False, min_width=20)
+    yield Footer(compact=True)  # every key that applies fits in 80 columns
+
+
+BORDER_TITLES = {"#system": "system", "#grads": "gradient norm per layer", "#early-stop": "early stopping",
+                 "#log": "log"}
+
+
 class MonitorView:
     """The monitor's widgets and what each shows now."""
 
     def __init__(self, screen: "MonitorScreen") -> None:
         self.screen = screen
         find = screen.query_one
+        for selector, title in BORDER_TITLES.items():
+            find(selector).border_title = title
         self.title = find("#title", Static)
         self.status = find("#status", Static)
         self.progress = find("#progress", ProgressBar)
