@@ -107,8 +107,8 @@ class Steering:
         self._epoch_sums = self._new_epoch_sums()
         self._log_mark = (self._epoch_sums.running_total(), time.monotonic())
         restored, step = int(good["progress"]["step"]), self.progress.step
-        message = (f"{reason}; weights restored from {last} (step {restored}); the step and epoch counters "
-                   f"go on from step {step}; paused: lower the learning rate, then resume")
+        message = (f"{reason}; weights restored from {RunDir.CHECKPOINTS}/{RunDir.LAST} (step {restored}); "
+                   f"counters go on from step {step}; paused: lower the learning rate, then resume")
         self.emit(ControlApplied(step, "pause", None, "divergence", message, restored_step=restored))
         self.paused = True
         self._obey([])

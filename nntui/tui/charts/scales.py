@@ -164,8 +164,8 @@ def format_tick(value: float, ticks: Sequence[float], log: bool) -> str:
         return "0"
     magnitude = abs(value)
     spacing = min((abs(b - a) for a, b in zip(ticks, ticks[1:])), default=magnitude) or magnitude
-    if magnitude >= 1e12:  # beyond G: a diverged run's loss
-        return _scientific(value, 1)
+    if magnitude >= 1e12:  # beyond G: a diverged run's loss (a flat one needs more digits)
+        return _scientific(value, max(1, min(4, _digits_between(magnitude, spacing))))
     if magnitude >= 1000:
         return _si(value) if log else _si_for_spacing(value, spacing)
     if log and min(abs(tick) for tick in ticks) >= 1e-3:
