@@ -124,7 +124,7 @@ def test_epoch_schedules(name, expected):
 
 
 def test_cosine_with_warmup_ramps_then_decays():
-    cfg = load_config("digits-mlp", ["schedule.name='cosine'", "schedule.warmup_epochs=1", "optim.lr=1.0",
+    cfg = load_config("digits-mlp", ["schedule.name='cosine'", "schedule.warmup_epochs=1", "schedule.min_lr=0", "optim.lr=1.0",
                                      "train.epochs=3"])
     optimizer = build_optimizer(nn.Linear(2, 1).parameters(), cfg.optim)
     schedule = LRSchedule(optimizer, cfg, steps_per_epoch=4)
