@@ -3,7 +3,8 @@
     python scripts/screenshots.py [--out screenshots]
 
 setup.svg (80x24), monitor-running.svg and monitor-paused.svg (120x40, the paused one after an
-LR change to 3e-4), monitor-paused-80x24.svg, lr-dialog.svg and quit-dialog.svg (q on a live run). Takes about half a minute:
+LR change to 3e-4), monitor-paused-200x50.svg, chart-fullscreen.svg (enter on the loss chart, 120x40),
+monitor-paused-80x24.svg, lr-dialog.svg and quit-dialog.svg (q on a live run). Takes about a minute:
 digits-mlp trains in a child process, steered with the real keys.
 """
 
@@ -64,8 +65,15 @@ async def monitor_screens(out: Path, runs: Path) -> None:
         await wait_until(pilot, lambda: screen.state.status == "paused", 30, "pause")
         await pilot.pause(0.5)
         save(app, out, "monitor-paused.svg")
-        await pilot.resize_terminal(80, 24)
+        await pilot.press("enter")
         await pilot.pause(0.5)
+        save(app, out, "chart-fullscreen.svg")
+        await pilot.press("escape")
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause(1.0)
+        save(app, out, "monitor-paused-200x50.svg")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(1.0)
         save(app, out, "monitor-paused-80x24.svg")
         await pilot.press("q")
         await pilot.pause(0.3)
