@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from nntui.engine.control import CommandError, parse_lr
+from nntui.engine.control import parse_lr
 from nntui.tui.actions import help_lines
 
 HELP_TEXT = "\n".join([
@@ -30,76 +32,69 @@ def lr_text(lr: float | None) -> str:
     return "" if lr is None else f"{lr:g}"
 
 
-class LearningRateDialog(ModalScreen[float | None]):
-    """Asks for a new learning rate; dismisses with it, or with None when cancelled."""
+class AskDialog(ModalScreen["Any"]):
+    """One field with a title, an error line and a hint: `enter` dismisses with `parse`'s value
+    (or shows why it is not one), `escape` with None. Widget ids: `{kind}-dialog`, `-input`, `-error`."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, current: float | None) -> None:
+    def __init__(self, kind: str, question: str, value: str, hint: str, **field: Any) -> None:
         super().__init__()
-        self.current = current
+        self.kind, self.question, self.value, self.hint, self.field = kind, question, value, hint, field
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="lr-dialog", classes="dialog"):
-            yield Label(f"Learning rate (now {lr_text(self.current) or 'unknown'})", classes="dialog-title")
-            yield Input(lr_text(self.current), placeholder="e.g. 3e-4", id="lr-input", select_on_focus=True)
-            yield Label("", id="lr-error", classes="dialog-error")
-            yield Label("enter applies · escape cancels", classes="dialog-hint")
+        with Vertical(id=f"{self.kind}-dialog", classes="dialog"):
+            yield Label(self.question, classes="dialog-title")
+            yield Input(self.value, id=f"{self.kind}-input", select_on_focus=True, **self.field)
+            yield Label("", id=f"{self.kind}-error", classes="dialog-error")
+            yield Label(self.hint, classes="dialog-hint")
 
     def on_mount(self) -> None:
-        field = self.query_one("#lr-input", Input)
+        field = self.query_one(Input)
         field.focus()
         field.select_all()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         try:
-            lr = parse_lr(event.value.strip())
-        except CommandError as error:
-            self.query_one("#lr-error", Label).update(str(error))
+            value = self.parse(event.value.strip())
+        except ValueError as error:  # CommandError too: its text is one line for the user
+            self.query_one(f"#{self.kind}-error", Label).update(str(error))
             return
-        self.dismiss(lr)
+        self.dismiss(value)
+
+    def parse(self, text: str) -> Any:
+        raise NotImplementedError
 
     def action_cancel(self) -> None:
         self.dismiss(None)
 
 
-class EpochsDialog(ModalScreen["int | None"]):
+class LearningRateDialog(AskDialog):
+    """Asks for a new learning rate; dismisses with it, or with None when cancelled."""
+
+    def __init__(self, current: float | None) -> None:
+        super().__init__("lr", f"Learning rate (now {lr_text(current) or 'unknown'})", lr_text(current),
+                         "enter applies · escape cancels", placeholder="e.g. 3e-4")
+
+    def parse(self, text: str) -> float:
+        return parse_lr(text)
+
+
+class EpochsDialog(AskDialog):
     """Continuing a run: asks for the epochs to train up to (more than it has trained);
     dismisses with that number, or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
     def __init__(self, trained: int, suggested: int) -> None:
-        super().__init__()
+        super().__init__("epochs", f"Continue the run: train up to epoch (trained {trained})", str(suggested),
+                         "enter continues · escape cancels", type="integer")
         self.trained = trained
-        self.suggested = suggested
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="epochs-dialog", classes="dialog"):
-            yield Label(f"Continue the run: train up to epoch (trained {self.trained})", classes="dialog-title")
-            yield Input(str(self.suggested), id="epochs-input", type="integer", select_on_focus=True)
-            yield Label("", id="epochs-error", classes="dialog-error")
-            yield Label("enter continues · escape cancels", classes="dialog-hint")
-
-    def on_mount(self) -> None:
-        field = self.query_one("#epochs-input", Input)
-        field.focus()
-        field.select_all()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        try:
-            epochs = int(event.value.strip())
-        except ValueError:
-            epochs = 0
+    def parse(self, text: str) -> int:
+        epochs = int(text) if text.strip().lstrip("-").isdigit() else 0
         if epochs <= self.trained:
-            self.query_one("#epochs-error", Label).update(f"a whole number above {self.trained}")
-            return
-        self.dismiss(epochs)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+            raise ValueError(f"a whole number above {self.trained}")
+        return epochs
 
 
 class QuitDialog(ModalScreen["str | None"]):
