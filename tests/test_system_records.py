@@ -126,7 +126,7 @@ async def test_the_system_pane_shows_cpu_and_memory_and_says_there_is_no_gpu():
     app = pane_app()
     async with app.run_test(size=(80, 6)) as pilot:
         pane = app.query_one("#system")
-        assert "no sample yet" in pane_text(pane)
+        assert "waiting for the first sample" in pane_text(pane)
         sample = SystemSampled(cpu_percent=93.6, rss_bytes=412 * 2**20, step=5)
         assert pane.show(sample, "cpu") is True
         await pilot.pause()

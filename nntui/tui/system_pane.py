@@ -23,7 +23,7 @@ def fmt_bytes(count: int | None) -> str:
 def system_lines(sample: SystemSampled | None, device: str) -> tuple[str, ...]:
     """The pane's lines for `sample` of a run on `device` (`cpu`, `cuda:0`, `mps`, ...)."""
     if sample is None:
-        return ("CPU –  ·  memory –  (no sample yet)",)
+        return ("waiting for the first sample",)
     lines = [f"CPU {sample.cpu_percent:.0f}%  ·  RSS {fmt_bytes(sample.rss_bytes)}"]
     if not device.startswith("cuda"):
         lines.append(f"no GPU: training on {device or 'the CPU'}")
