@@ -47,7 +47,7 @@ async def replay(run_dir: Path) -> tuple[MonitorScreen, list[str]]:
         assert isinstance(screen, MonitorScreen)
         await wait_until(pilot, lambda: screen.state.ended is not None, what="the end record")
         await wait_until(pilot, lambda: screen.query_one("#results").display, what="the results drawn")
-        await pilot.pause(0.8)  # the charts take new data at most twice a second
+        await pilot.pause(1.5)  # the charts take new data at most twice a second (a loaded machine: later)
         assert app.is_running and app.return_code is None and app.screen is screen
         return screen, {chart.chart_id: str(chart.border_title) for chart in screen.query(LineChart).results(LineChart)}
 

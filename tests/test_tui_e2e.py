@@ -26,7 +26,8 @@ async def test_real_run_pause_lr_resume_quit(tmp_path):
         await wait_until(pilot, lambda: screen.state.step >= 20 and screen.state.layers, 90, "steps")
         await pilot.pause(0.3)
         assert screen.state.status == "running"
-        assert any(char.isdigit() for char in str(screen.query_one("#chart-loss").border_title))
+        chart = screen.query_one("#chart-loss")  # it takes new data at most twice a second
+        await wait_until(pilot, lambda: any(char.isdigit() for char in str(chart.border_title)), 10, "the loss in its chart")
 
         await pilot.press("space")
         await wait_until(pilot, lambda: screen.state.status == "paused", 20, "pause")
