@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from nntui.tui.app import create_app
+from nntui.tui.charts import ChartsPane
 
 RUNS = Path(__file__).parent / "fixtures" / "runs"
 SIZES = [(80, 24), (120, 40), (200, 50)]
@@ -28,6 +29,10 @@ def replayed(until: str):
             assert time.monotonic() < deadline, f"status stayed {screen.state.status!r}"
             await pilot.pause(0.05)
         await pilot.pause(0.8)  # the charts take new data at most twice a second
+        charts = screen.query_one(ChartsPane)
+        while not charts.settled:
+            assert time.monotonic() < deadline + 10, "the charts did not catch up"
+            await pilot.pause(0.05)
         log = screen.query_one("#log")
         while log.scroll_y < log.max_scroll_y:  # the log follows its last line
             assert time.monotonic() < deadline, "the log did not scroll to its end"

@@ -70,6 +70,11 @@ class ChartsPane(Widget):
             yield self._sparks[chart.chart_id]
 
     @property
+    def settled(self) -> bool:
+        """Whether every chart shows the data it was last given (none waits for its catch-up)."""
+        return self._catch_up is None
+
+    @property
     def compact(self) -> bool:
         return self.has_class("-compact")
 
