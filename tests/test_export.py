@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from typer.testing import CliRunner
 
 from nntui import export
 from nntui.cli import app
 from nntui.records import as_float, record_line
 from nntui.runs import resolve_run
-from conftest import run_cli
 
 cli = CliRunner()
 FIXTURES = Path(__file__).parent / "fixtures" / "runs"
