@@ -240,3 +240,16 @@ def test_tensorboard_refuses_to_overwrite_without_force(runs: Path, tmp_path: Pa
     assert len(list((out / CLASSIFICATION).iterdir())) == 1  # the earlier event file replaced
     assert read_scalars(out / CLASSIFICATION) == expected_scalars(runs / CLASSIFICATION)  # not twice
     assert [path.name for path in out.iterdir()] == [CLASSIFICATION]  # no temporary directory left
+
+
+def test_a_run_named_twice_is_exported_once_and_two_of_one_name_refused(runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke(CLASSIFICATION, str(runs / CLASSIFICATION), "--to", "csv", str(out), "--runs-dir", str(runs))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count(f"{CLASSIFICATION}:") == 1 and len(list(out.iterdir())) == 2
+    elsewhere = tmp_path / "elsewhere" / CLASSIFICATION
+    shutil.copytree(runs / CLASSIFICATION, elsewhere)
+    result = invoke(CLASSIFICATION, str(elsewhere), "--to", "csv", str(tmp_path / "out2"), "--runs-dir", str(runs))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"nntui: two runs named {CLASSIFICATION} (") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out2").exists()

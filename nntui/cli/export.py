@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, List
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -35,7 +36,7 @@ def export_command(
     """
     from nntui import export
 
-    run_dirs = [_resolve(run, runs_dir) for run in runs]
+    run_dirs = list(dict.fromkeys(Path(os.path.abspath(_resolve(run, runs_dir))) for run in runs))  # each once
     try:
         if to is ExportFormat.tensorboard:
             export.check_tensorboard()
@@ -47,7 +48,7 @@ def export_command(
                 written = export.export_csv(run_dir, out_dir, force, progress)
             else:
                 written = [export.export_tensorboard(run_dir, out_dir, force, progress)]
-            typer.echo(f"{run_dir.name}: {', '.join(str(path) for path in written)}")
+            typer.echo(f"{export.run_name(run_dir)}: {', '.join(str(path) for path in written)}")
     except export.ExportError as error:
         fail(str(error), code=error.code)
 
@@ -61,18 +62,22 @@ def _check_targets(run_dirs: list[Path], out_dir: Path, to: ExportFormat, force:
     for run_dir in run_dirs:
         export.readable_metrics(run_dir)
         name = export.run_name(run_dir)
-        if name in names and names[name].resolve() != run_dir.resolve():
+        if name in names:
             raise export.ExportError(f"two runs named {name} ({names[name]} and {run_dir}): export them one at a time")
         names[name] = run_dir
-        if force:
-            continue
-        if to is ExportFormat.csv:
-            existing = [path for path in export.csv_targets(run_dir, out_dir) if path.exists() or path.is_symlink()]
-        else:
-            existing = export.existing_event_files(export.tensorboard_target(run_dir, out_dir))[:1]
-            existing = [export.tensorboard_target(run_dir, out_dir)] if existing else []
-        if existing:
-            raise export.ExportError(export.already_there(existing[0]))
+        existing = None if force else _existing_output(run_dir, out_dir, to)
+        if existing is not None:
+            raise export.ExportError(export.already_there(existing))
+
+
+def _existing_output(run_dir: Path, out_dir: Path, to: ExportFormat) -> Optional[Path]:
+    """The first of the run's outputs that an earlier export left in `out_dir`, if any."""
+    from nntui import export
+
+    if to is ExportFormat.csv:
+        return next((path for path in export.csv_targets(run_dir, out_dir) if os.path.lexists(path)), None)
+    target = export.tensorboard_target(run_dir, out_dir)
+    return target if export.existing_event_files(target) else None
 
 
 def _make_dir(out_dir: Path) -> None:
