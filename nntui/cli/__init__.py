@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import typer
 
-# registering the commands on `app`: run before runs (attach, show, ctl), the order of `--help`
-from nntui.cli import export, presets, run, runs  # noqa: F401
+# registering the commands on `app`: run before runs (attach, show, ctl), then export: the order of `--help`
+from nntui.cli import presets, run, runs  # noqa: F401
+
+# isort: split
+from nntui.cli import export  # noqa: F401
 from nntui.cli.base import app, fail
 
 __all__ = ["app", "fail", "main"]
