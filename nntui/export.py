@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import json
 import math
 import os
@@ -141,7 +142,8 @@ def export_csv(run_dir: Path, out_dir: Path, force: bool = False, progress: Prog
         with _atomic_file(target, force) as stream:
             writer = csv.writer(stream)
             writer.writerow(columns)
-            for done, record in enumerate(scan_records(metrics, (event,)), 1):
+            # the records counted in pass one only: a live run's later records could have other keys
+            for done, record in enumerate(itertools.islice(scan_records(metrics, (event,)), count), 1):
                 writer.writerow([csv_cell(record.get(key)) for key in columns])
                 progress.update(label, done, count)
         written.append(target)
@@ -177,6 +179,10 @@ def _move_into_place(temp: Path, target: Path, force: bool) -> None:
         os.link(temp, target)  # unlike a rename, fails if `target` has appeared meanwhile
     except FileExistsError:
         raise ExportError(already_there(target)) from None
+    except OSError:  # a file system without hard links: checked, then renamed
+        if os.path.lexists(target):
+            raise ExportError(already_there(target)) from None
+        os.rename(temp, target)
 
 
 # ---------------------------------------------------------------------------- TensorBoard

@@ -253,3 +253,20 @@ def test_a_run_named_twice_is_exported_once_and_two_of_one_name_refused(runs: Pa
     assert result.exit_code == 2
     assert result.stderr.startswith(f"nntui: two runs named {CLASSIFICATION} (") and result.stderr.count("\n") == 1
     assert not (tmp_path / "out2").exists()
+
+
+def test_csv_on_a_file_system_without_hard_links(runs: Path, tmp_path: Path, monkeypatch) -> None:
+    def no_links(source, target):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(export.os, "link", no_links)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert [path.name for path in export.export_csv(runs / CLASSIFICATION, out)] == [
+        f"{CLASSIFICATION}-epochs.csv", f"{CLASSIFICATION}-steps.csv"]
+    (out / f"{CLASSIFICATION}-steps.csv").write_text("written meanwhile\n")
+    (out / f"{CLASSIFICATION}-epochs.csv").unlink()
+    with pytest.raises(export.ExportError, match="already exists"):
+        export.export_csv(runs / CLASSIFICATION, out)
+    assert (out / f"{CLASSIFICATION}-steps.csv").read_text() == "written meanwhile\n"
+    assert sorted(path.name for path in out.iterdir()) == [f"{CLASSIFICATION}-epochs.csv", f"{CLASSIFICATION}-steps.csv"]
