@@ -124,7 +124,7 @@ def test_engine_modules_never_import_textual_or_rich():
     assert "UI []" in out.stdout, out.stdout + out.stderr
 
 
-CLI_MODULES = ("nntui.cli.base", "nntui.cli.run", "nntui.cli.presets", "nntui.cli.runs")
+CLI_MODULES = ("nntui.cli.base", "nntui.cli.run", "nntui.cli.presets", "nntui.cli.runs", "nntui.cli.export")
 
 
 def test_cli_command_modules_import_only_base_never_the_package():
@@ -147,4 +147,4 @@ def test_every_command_is_registered_whichever_cli_module_is_imported_first(firs
     code = (f"import {first}\nfrom nntui.cli import app\n"
             "print([c.name or c.callback.__name__ for c in app.registered_commands], [g.name for g in app.registered_groups])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "['run', 'runs', 'attach', 'show', 'ctl'] ['presets']", out.stderr
+    assert out.stdout.strip() == "['run', 'runs', 'attach', 'show', 'ctl', 'export'] ['presets']", out.stderr

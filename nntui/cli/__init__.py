@@ -3,7 +3,7 @@ need them, so `--help`, `presets` and `runs` answer at once.
 
 `base` holds the Typer `app` (and what it does without a command: the setup screen) and `fail`;
 the command modules import it and register on `app` when imported here: `run` (run, resume),
-`runs` (runs, attach, show, ctl), `presets` (presets, presets show). `--help` lists the commands
+`runs` (runs, attach, show, ctl), `presets` (presets, presets show), `export`. `--help` lists the commands
 in the order they are registered.
 """
 
@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import typer
 
-# registering the commands on `app`: run before runs (attach, show, ctl), the order of `--help`
+# registering the commands on `app`: run before runs (attach, show, ctl), then export: the order of `--help`
 from nntui.cli import presets, run, runs  # noqa: F401
+
+# isort: split
+from nntui.cli import export  # noqa: F401
 from nntui.cli.base import app, fail
 
 __all__ = ["app", "fail", "main"]
