@@ -102,7 +102,9 @@ def _fork_config(spec: str, root: Path, preset: Optional[str], sets: list[str],
     from nntui.fs import RunDir
     from nntui.runs import RunNotFound, config_of_run, resolve_run
 
-    run, _, which = spec.rpartition("@") if "@" in spec else (spec, "", "last")
+    run, _, which = spec.rpartition("@")
+    if not run or "/" in which:  # no @, or one in a directory's path: the last checkpoint
+        run, which = spec, "last"
     if which not in ("last", "best"):
         raise ConfigError(f"--fork {spec}: @{which} is not a checkpoint (use RUN@last or RUN@best)")
     try:
