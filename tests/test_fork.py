@@ -4,6 +4,7 @@ settings; the parent is left as it was, to the byte."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import shutil
 from pathlib import Path
@@ -16,10 +17,12 @@ from typer.testing import CliRunner
 from nntui.cli import app
 from nntui.config import apply_overrides, tomllib
 from nntui.data import build_data
+from nntui.engine.events import ForkSource, RunStarted, from_record, to_record
 from nntui.engine.fork import Fork, start_fork
 from nntui.engine.trainer import Trainer
 from nntui.models import build_model
 from nntui.runs import config_of_run
+from nntui.tui.state_text import started_line
 
 CPU = torch.device("cpu")
 EPOCH_METRICS = ("epoch", "step", "train_loss", "val_loss", "train_acc", "val_acc", "lr")
@@ -59,6 +62,7 @@ def test_a_fork_starts_from_the_parents_last_checkpoint_with_its_new_lr(parent, 
     start = records_of(fork_dir, "start")[0]
     assert start["forked_from"] == {"run": "parent", "step": parent_end["step"]}
     assert start["resumed_from"] is None and start["lr"] == 3e-4 and start["epochs"] == 5
+    assert f"forked from parent at step {parent_end['step']}" in forked.stdout
     first_step = records_of(fork_dir, "step")[0]
     assert (first_step["step"], first_step["epoch"], first_step["lr"]) == (parent_end["step"] + 1, 4, 3e-4)
     assert [record["epoch"] for record in records_of(fork_dir, "epoch")] == [4, 5]
@@ -107,6 +111,15 @@ def test_the_app_launches_a_fork_as_a_new_run_with_the_fork_source(parent, tmp_p
 
 def test_a_new_run_has_no_fork_source(parent):
     assert records_of(parent, "start")[0]["forked_from"] is None
+
+
+@pytest.mark.parametrize("source", [ForkSource("parent", 108), None])
+def test_the_fork_source_goes_through_a_record_and_back(source):
+    started = RunStarted("digits-mlp", "cpu", 10, 5, 2, 2, None, forked_from=source, time=1.0)
+    record = json.loads(json.dumps(to_record(started)))
+    assert record["forked_from"] == (None if source is None else {"run": "parent", "step": 108})
+    assert from_record(record) == started
+    assert ("forked from parent at step 108" in started_line(started)) == (source is not None)
 
 
 def _trainer(cfg, checkpoint_dir: Path) -> Trainer:
@@ -178,3 +191,15 @@ def test_a_bad_fork_is_one_line_exit_2_and_no_run_dir(parent, tmp_path, args, ex
 def _placeholder(arg: str, places: dict[str, str]) -> tuple[str, str]:
     """The placeholder in `arg` and the path it stands for (none: `arg` stays as it is)."""
     return next(((name, place) for name, place in places.items() if arg.startswith(name)), ("", ""))
+
+
+def test_the_forks_lr_is_set_over_the_checkpoints_even_when_it_is_the_configured_one(small_digits, tmp_path):
+    parent_cfg = small_digits("train.epochs=1")
+    assert _trainer(parent_cfg, tmp_path).run().status == "completed"
+    steered = torch.load(tmp_path / "last.pt", weights_only=True)
+    steered["optimizer"]["param_groups"][0]["lr"] = 1e-4  # as `nntui ctl RUN lr 1e-4` leaves it
+    torch.save(steered, tmp_path / "last.pt")
+    for lr, expected in ((None, 1e-4), (parent_cfg.optim.lr, parent_cfg.optim.lr)):
+        fork = _trainer(small_digits("train.epochs=2"), None)
+        assert start_fork(fork, Fork(tmp_path / "last.pt", "parent", parent_cfg, lr)) is None
+        assert fork.optimizer.param_groups[0]["lr"] == expected

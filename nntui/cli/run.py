@@ -119,7 +119,9 @@ def _fork_config(spec: str, root: Path, preset: Optional[str], sets: list[str],
     given = [(OPTION_FLAGS[key], key, value) for key, value in options.items() if value is not None]
     cfg = load_config(preset, sets, given) if preset is not None else apply_overrides(
         parent.to_dict(), f"{parent_dir.name}/{RunDir.CONFIG}", sets, given)
-    return cfg, Fork(checkpoint.absolute(), parent_dir.name, parent)
+    lr = options.get("optim.lr")  # --lr, or an optim.lr changed otherwise, over the checkpoint's LR
+    lr = cfg.optim.lr if lr is not None or cfg.optim.lr != parent.optim.lr else None
+    return cfg, Fork(checkpoint.absolute(), parent_dir.name, parent, lr)
 
 
 def _note_shadowing(name: str) -> None:

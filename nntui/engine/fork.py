@@ -12,7 +12,7 @@ the model's weights and where the loop stood):
 - the random state when the seed is unchanged, so that a fork with nothing changed trains
   exactly as the parent would have gone on.
 
-A fork's own learning rate (`--lr`, or `optim.lr` changed) applies on top of a kept schedule.
+A fork's own learning rate (`--lr`, or `optim.lr` changed) is set over a kept schedule's.
 Early stopping starts afresh: the fork's best epoch is one of its own. Wall time counts from 0.
 No torch at import time: the CLI builds a `Fork` before deciding whether to train.
 """
@@ -39,10 +39,12 @@ class Fork:
     checkpoint: Path
     parent: str
     parent_config: "RunConfig"
+    lr: float | None = None  # the fork's own learning rate (`--lr`), set over the checkpoint's
 
     def argv(self) -> list[str]:
-        """`--fork` for a child process: the parent's directory and which checkpoint."""
-        return ["--fork", f"{self.checkpoint.parent.parent}@{self.checkpoint.stem}"]
+        """`--fork` (and `--lr`) for a child process: the parent's directory and which checkpoint."""
+        lr = ["--lr", repr(self.lr)] if self.lr is not None else []
+        return ["--fork", f"{self.checkpoint.parent.parent}@{self.checkpoint.stem}", *lr]
 
 
 def start_fork(trainer: Any, fork: Fork) -> str | None:
@@ -88,8 +90,8 @@ def _load(trainer: Any, fork: Fork) -> None:
         trainer.load_state_dict(merged)
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:
         raise CheckpointError(f"{fork.checkpoint} does not fit this run: {one_line(error)[:200]}") from None
-    if keep_schedule and cfg.optim.lr != parent.optim.lr:
-        trainer.schedule.set_lr(cfg.optim.lr)
+    if keep_schedule and fork.lr is not None:  # else the optimizer's groups have the fork's own LR already
+        trainer.schedule.set_lr(fork.lr)
     trainer.forked_from = ForkSource(fork.parent, trainer.progress.step)
 
 
