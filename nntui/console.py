@@ -103,6 +103,8 @@ class PlainConsole:
         if isinstance(event, RunStarted):
             self.clock.start(event)
             resumed = f", resumed from step {event.resumed_from}" if event.resumed_from is not None else ""
+            if event.forked_from is not None:
+                resumed = f", forked from {event.forked_from.run} at step {event.forked_from.step}"
             self._print(f"start {event.preset} on {event.device}: {event.params} parameters, "
                         f"{event.train_size}/{event.val_size}/{event.test_size} train/val/test, "
                         f"{event.epochs} epochs x {event.steps_per_epoch} steps{resumed}; run dir {self.run_dir}")

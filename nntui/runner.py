@@ -20,6 +20,7 @@ from nntui.engine.allocator import keep_freed_memory
 from nntui.engine.control import Command, Controls
 from nntui.engine.events import Event, RunEnded
 from nntui.engine.failures import is_out_of_memory, one_line, out_of_memory_message
+from nntui.engine.fork import Fork
 from nntui.fs import RunDir
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -46,6 +47,7 @@ class RunRequest:
     run_dir: Path                 # the directory to create (or, when resuming, to continue)
     data_dir: Path
     resume: bool = False
+    fork: Fork | None = None      # a new run from another run's checkpoint (`--fork`)
     lr: float | None = None       # on resume: a new learning rate, logged as a control record
     on_divergence: str = "stop"
     console: Callable[[Event], None] | None = None
@@ -179,6 +181,12 @@ def _run(request: RunRequest, device: Any, controls: Controls) -> int:
         problem = _load_resume_state(trainer, request, controls)
         if problem:
             return _fail(problem, EXIT_FAILED)
+    elif request.fork is not None:
+        from nntui.engine.fork import start_fork
+
+        problem = start_fork(trainer, request.fork)
+        if problem:  # nothing written yet: like a bad preset, bad usage
+            return _fail(problem, EXIT_USAGE)
     controls.accepting = True  # from here on a signal stops at a step boundary, after a checkpoint
     if received:  # one that came while an `except` on the way could not let Interrupted through
         _note(f"{received[0]} before training started: nothing written")

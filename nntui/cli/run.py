@@ -12,8 +12,9 @@ from nntui.cli.presets import shadow_note
 
 if TYPE_CHECKING:
     from nntui.config import RunConfig
+    from nntui.engine.fork import Fork
 
-TRAINING, OUTPUT, RESUME = "Training overrides", "Where things go", "Resume"
+TRAINING, OUTPUT, RESUME = "Training overrides", "Where things go", "Resume or fork"
 
 # the options of `run` that set a preset key, named as the user types them in messages
 OPTION_FLAGS = {"train.epochs": "--epochs", "data.batch_size": "--batch-size", "optim.lr": "--lr",
@@ -43,36 +44,84 @@ def run(
     name: Annotated[Optional[str], typer.Option(help="Run name (default YYYYmmdd-HHMMSS-PRESET).", rich_help_panel=OUTPUT)] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Data sets directory (default: user cache or $NNTUI_DATA_DIR).", rich_help_panel=OUTPUT)] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue RUN (a directory, a name or 'latest') from its last checkpoint.", rich_help_panel=RESUME)] = None,
+    fork: Annotated[Optional[str], typer.Option(help="A new run from RUN's checkpoint (RUN@last, the default, or RUN@best) with the options given.", rich_help_panel=RESUME)] = None,
     diverge: Annotated[str, typer.Option(hidden=True, help="stop or pause on a non-finite loss.")] = "stop",
 ) -> None:
     """Train PRESET with the live monitor, or with --headless for batch jobs."""
     from nntui import paths
     from nntui.config import ConfigError
 
-    options = {"train.epochs": epochs, "data.batch_size": batch_size, "optim.name": optimizer,
-               "train.device": device, "train.seed": seed}
+    options: dict[str, object] = {"train.epochs": epochs, "data.batch_size": batch_size, "optim.name": optimizer,
+                                  "train.device": device, "train.seed": seed}
     root = paths.runs_dir(runs_dir)
+    forked: Optional[Fork] = None
     try:
         if resume is not None:
+            if fork is not None:
+                raise ConfigError("--resume continues a run, --fork starts a new one: give one of them")
             cfg, run_dir = _resume_config(resume, root, preset, set_ or [], options)
         else:
-            if preset is None:
-                fail("run needs a PRESET (see `nntui presets`) or --resume RUN")
-            cfg = _apply_options(preset, set_ or [], {**options, "optim.lr": lr})
-            run_dir = root / _checked_name(name) if name is not None else paths.unique_run_dir(
-                root, paths.default_run_name(cfg.name))
-            if run_dir.exists():
-                fail(f"run {run_dir} already exists; pick another --name")
+            cfg, run_dir, forked = _new_run(preset, fork, set_ or [], {**options, "optim.lr": lr}, root, name)
     except (ConfigError, ValueError) as error:
         fail(str(error))
     if diverge not in ("stop", "pause"):
         fail("--diverge must be stop or pause")
-    if preset is not None and resume is None:
+    if preset is not None and resume is None and fork is None:
         _note_shadowing(preset)
     if not headless:
-        _run_in_app(cfg, run_dir, data_dir, resume is not None, lr if resume else None, epochs, device)
+        _run_in_app(cfg, run_dir, data_dir, resume is not None, lr if resume else None, epochs, device, forked)
     raise typer.Exit(_run_headless(cfg, run_dir, paths.data_dir(data_dir), resume is not None,
-                                   lr if resume else None, diverge))
+                                   lr if resume else None, diverge, forked))
+
+
+def _new_run(preset: Optional[str], fork: Optional[str], sets: list[str], options: dict[str, object], root: Path,
+             name: Optional[str]) -> tuple["RunConfig", Path, Optional["Fork"]]:
+    """A new run's configuration and directory (not made yet), and the checkpoint it forks from."""
+    from nntui import paths
+
+    forked = None
+    if fork is not None:
+        cfg, forked = _fork_config(fork, root, preset, sets, options)
+    elif preset is None:
+        fail("run needs a PRESET (see `nntui presets`), --resume RUN or --fork RUN")
+    else:
+        cfg = _apply_options(preset, sets, options)
+    run_dir = root / _checked_name(name) if name is not None else paths.unique_run_dir(
+        root, paths.default_run_name(cfg.name))
+    if run_dir.exists():
+        fail(f"run {run_dir} already exists; pick another --name")
+    return cfg, run_dir, forked
+
+
+def _fork_config(spec: str, root: Path, preset: Optional[str], sets: list[str],
+                 options: dict[str, object]) -> tuple["RunConfig", "Fork"]:
+    """A fork of RUN[@last|@best]: RUN's configuration (or PRESET's: the app passes the fork's
+    settings as a config file) with the --set and options given; and the checkpoint it starts from."""
+    from nntui.config import ConfigError, apply_overrides, load_config
+    from nntui.engine.fork import Fork
+    from nntui.fs import RunDir
+    from nntui.runs import RunNotFound, config_of_run, resolve_run
+
+    run, _, which = spec.rpartition("@")
+    if not run or "/" in which:  # no @, or one in a directory's path: the last checkpoint
+        run, which = spec, "last"
+    if which not in ("last", "best"):
+        raise ConfigError(f"--fork {spec}: @{which} is not a checkpoint (use RUN@last or RUN@best)")
+    try:
+        parent_dir = resolve_run(run, root)
+    except RunNotFound as error:
+        raise ConfigError(f"--fork: {error}") from None
+    files = RunDir(parent_dir)
+    checkpoint = files.last_checkpoint if which == "last" else files.best_checkpoint
+    if not checkpoint.is_file():
+        raise ConfigError(f"run {parent_dir.name} has no {RunDir.CHECKPOINTS}/{checkpoint.name} to fork from")
+    parent = config_of_run(parent_dir)
+    given = [(OPTION_FLAGS[key], key, value) for key, value in options.items() if value is not None]
+    cfg = load_config(preset, sets, given) if preset is not None else apply_overrides(
+        parent.to_dict(), f"{parent_dir.name}/{RunDir.CONFIG}", sets, given)
+    lr = options.get("optim.lr")  # --lr, or an optim.lr changed otherwise, over the checkpoint's LR
+    lr = cfg.optim.lr if lr is not None or cfg.optim.lr != parent.optim.lr else None
+    return cfg, Fork(checkpoint.absolute(), parent_dir.name, parent, lr)
 
 
 def _note_shadowing(name: str) -> None:
@@ -153,12 +202,12 @@ def _parsed_lr(lr: Optional[float]) -> Optional[float]:
 
 
 def _run_headless(cfg: "RunConfig", run_dir: Path, data_dir: Path, resume: bool, lr: Optional[float],
-                  diverge: str) -> int:
+                  diverge: str, fork: Optional["Fork"] = None) -> int:
     from nntui.console import make_console
     from nntui.runner import RunRequest, UsageError, run_headless
 
-    request = RunRequest(cfg, run_dir, data_dir, resume=resume, lr=_parsed_lr(lr), on_divergence=diverge,
-                         console=make_console(str(run_dir)))
+    request = RunRequest(cfg, run_dir, data_dir, resume=resume, fork=fork, lr=_parsed_lr(lr),
+                         on_divergence=diverge, console=make_console(str(run_dir)))
     try:
         return run_headless(request)
     except UsageError as error:
@@ -166,15 +215,17 @@ def _run_headless(cfg: "RunConfig", run_dir: Path, data_dir: Path, resume: bool,
 
 
 def _run_in_app(cfg: "RunConfig", run_dir: Path, data_dir: Optional[Path], resume: bool, lr: Optional[float],
-                epochs: Optional[int] = None, device: Optional[str] = None) -> NoReturn:
-    """The monitor over a new run of `cfg` in `run_dir`, or over `run_dir` resumed (with the
-    --lr/--epochs/--device the user gave: the child process applies them as `--headless` does)."""
+                epochs: Optional[int] = None, device: Optional[str] = None,
+                fork: Optional["Fork"] = None) -> NoReturn:
+    """The monitor over a new run of `cfg` in `run_dir` (a fork: its child starts from the parent's
+    checkpoint), or over `run_dir` resumed (with the --lr/--epochs/--device the user gave: the
+    child process applies them as `--headless` does)."""
     from nntui.tui.app import create_app
     from nntui.tui.launcher import resume_options
 
     if not resume:
         monitor_app = create_app(mode="run", runs_dir=run_dir.parent, data_dir=data_dir, config=cfg,
-                                 run_name=run_dir.name)
+                                 run_name=run_dir.name, fork_args=fork.argv() if fork else ())
     else:
         monitor_app = create_app(mode="run", runs_dir=run_dir.parent, data_dir=data_dir, resume_dir=run_dir,
                                  resume_args=resume_options(lr=_parsed_lr(lr), epochs=epochs, device=device))

@@ -30,6 +30,17 @@ def load_trainer_state(path: Path, device: Any) -> dict[str, Any]:
     return state
 
 
+def load_checkpoint(path: Path, device: Any) -> dict[str, Any]:
+    """last.pt or best.pt: at least the model's weights and where the loop stood (CheckpointError otherwise)."""
+    state = _load(path, device)
+    progress = state.get("progress")
+    if not isinstance(state.get("model"), dict):
+        raise CheckpointError(f"{path} is not an nntui checkpoint (no model)")
+    if not isinstance(progress, dict) or any(key not in progress for key in ("epoch", "batch", "step")):
+        raise CheckpointError(f"{path} is not an nntui checkpoint (no progress)")
+    return state
+
+
 def load_model_weights(path: Path, device: Any) -> dict[str, Any]:
     """The model's state_dict in best.pt (CheckpointError otherwise)."""
     model = _load(path, device).get("model")

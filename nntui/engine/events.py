@@ -37,6 +37,14 @@ class EarlyStopStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ForkSource:
+    """Where a forked run started: the parent run's name and the step of its checkpoint."""
+
+    run: str
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
 class RunStarted:
     EVENT: ClassVar[str] = "start"
     preset: str
@@ -56,6 +64,7 @@ class RunStarted:
     pid: int = 0
     layers: tuple[str, ...] = ()
     early_stop: EarlyStopStatus | None = None
+    forked_from: ForkSource | None = None  # null for a run that did not start from another's checkpoint
     time: float = field(default_factory=_now)
 
 
@@ -173,7 +182,7 @@ def to_record(event: Event) -> dict[str, Any]:
         value = getattr(event, name)
         if value is None and name in _OMITTED_WHEN_NONE or value == () and name == "update_ratios":
             continue
-        if isinstance(value, EarlyStopStatus):
+        if isinstance(value, (EarlyStopStatus, ForkSource)):
             value = dataclasses.asdict(value)
         elif name in _NAMED_VALUES:
             value = dict(value)

@@ -27,6 +27,7 @@ from nntui.engine.events import (
     ControlApplied,
     EpochEnded,
     Event,
+    ForkSource,
     GradNorms,
     RunEnded,
     RunStarted,
@@ -85,6 +86,7 @@ class Trainer(Steering):
         self.early = EarlyStopping.from_config(cfg.early_stopping)
         self.progress = Progress()
         self.resumed_from: int | None = None
+        self.forked_from: ForkSource | None = None  # set by `engine.fork.start_fork`
         self.paused = False
         self.best = BestWeights(model, self._config_dict)
         self.error_traceback: str | None = None
@@ -216,7 +218,8 @@ class Trainer(Steering):
             resumed_from=self.resumed_from, task=cfg.task, epochs=cfg.train.epochs,
             steps_per_epoch=len(data.train), batch_size=cfg.data.batch_size, optimizer=cfg.optim.name,
             lr=current_lr(self.optimizer), run_name=self.run_name, pid=os.getpid(),
-            layers=self.probe.names, early_stop=self.early.status() if cfg.early_stopping.enabled else None)
+            layers=self.probe.names, early_stop=self.early.status() if cfg.early_stopping.enabled else None,
+            forked_from=self.forked_from)
 
     def _train(self) -> tuple[str, str]:
         while self.progress.epoch <= self.cfg.train.epochs:

@@ -42,7 +42,7 @@ class NntuiApp(App[int]):
     def __init__(self, *, mode: Mode, runs_dir: Path, data_dir: Path | None = None,
                  config: "RunConfig | None" = None, run_dir: Path | None = None,
                  run_name: str | None = None, resume_dir: Path | None = None,
-                 resume_args: Sequence[str] = ()) -> None:
+                 resume_args: Sequence[str] = (), fork_args: Sequence[str] = ()) -> None:
         super().__init__()
         self.mode = mode
         self.runs_dir = Path(runs_dir)
@@ -52,6 +52,7 @@ class NntuiApp(App[int]):
         self.run_name = run_name
         self.resume_dir = Path(resume_dir) if resume_dir else None
         self.resume_args = list(resume_args)
+        self.fork_args = list(fork_args)  # a new run of `config` forked from a checkpoint (launcher.ChildRun)
         self.child: ChildRun | None = None
         self.monitor: MonitorScreen | None = None
         self.terminal_lost = False
@@ -69,7 +70,7 @@ class NntuiApp(App[int]):
                                  resume_args=self.resume_args))
         elif self.mode == "run":
             assert self.config is not None  # checked by create_app
-            self.start_run(self.config, name=self.run_name)
+            self.start_run(self.config, name=self.run_name, fork_args=self.fork_args)
         else:
             self.push_screen(self._watch_screen())
 
@@ -83,9 +84,9 @@ class NntuiApp(App[int]):
             self.monitor = MonitorScreen(self.run_dir, "show" if self.mode == "show" else "attach")
         return self.monitor
 
-    def start_run(self, config: "RunConfig", name: str | None = None) -> None:
-        """Launch the headless runner as a child process and monitor it."""
-        self.launch(ChildRun(config, self.runs_dir, self.data_dir, name))
+    def start_run(self, config: "RunConfig", name: str | None = None, fork_args: Sequence[str] = ()) -> None:
+        """Launch the headless runner as a child process and monitor it (a fork with `fork_args`)."""
+        self.launch(ChildRun(config, self.runs_dir, self.data_dir, name, fork_args=fork_args))
 
     def launch(self, child: ChildRun) -> None:
         """Start `child` and show the monitor over its run directory (old records first, on a
@@ -245,10 +246,11 @@ def shown_path(path: Path) -> str:
 def create_app(*, mode: Mode, runs_dir: Path, data_dir: Path | None = None,
                config: "RunConfig | None" = None, run_dir: Path | None = None,
                run_name: str | None = None, resume_dir: Path | None = None,
-               resume_args: Sequence[str] = ()) -> NntuiApp:
+               resume_args: Sequence[str] = (), fork_args: Sequence[str] = ()) -> NntuiApp:
     """The app in one of its modes: "setup" (pick and start), "run" (launch `config` and monitor
     it; or, with `resume_dir`, resume that run with `resume_args` (see
-    `launcher.resume_options`) and monitor it, old records first), "attach" (monitor a run of
+    `launcher.resume_options`) and monitor it, old records first; `fork_args` make the new run
+    a fork, see `launcher.ChildRun`), "attach" (monitor a run of
     another process, with controls) or "show" (read-only)."""
     if mode not in ("setup", "run", "attach", "show"):
         raise ValueError(f"unknown mode {mode!r}")
@@ -259,4 +261,5 @@ def create_app(*, mode: Mode, runs_dir: Path, data_dir: Path | None = None,
     if mode in ("attach", "show") and run_dir is None:
         raise ValueError(f"create_app(mode={mode!r}) needs a run_dir")
     return NntuiApp(mode=mode, runs_dir=runs_dir, data_dir=data_dir, config=config,
-                    run_dir=run_dir, run_name=run_name, resume_dir=resume_dir, resume_args=resume_args)
+                    run_dir=run_dir, run_name=run_name, resume_dir=resume_dir, resume_args=resume_args,
+                    fork_args=fork_args)

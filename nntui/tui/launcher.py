@@ -43,13 +43,15 @@ class ChildRun:
     """One headless run launched by the app, and the files that go with it.
 
     With `resume_dir` the child continues that run (`config` and `name` are then unused) and
-    `resume_args` (see `resume_options`) are passed on to it.
+    `resume_args` (see `resume_options`) are passed on to it. A new run gets `fork_args`
+    (`Fork.argv`, "--fork PARENT@last"): it then starts from that checkpoint.
     """
 
     def __init__(self, config: "RunConfig | None", runs_dir: Path, data_dir: Path | None = None,
                  name: str | None = None, *, resume_dir: Path | None = None,
-                 resume_args: Sequence[str] = ()) -> None:
+                 resume_args: Sequence[str] = (), fork_args: Sequence[str] = ()) -> None:
         self.config = config
+        self.fork_args = list(fork_args)
         self.resume_dir = Path(resume_dir).absolute() if resume_dir else None
         self.resume_args = list(resume_args)
         self.runs_dir = self.resume_dir.parent if self.resume_dir else Path(runs_dir).absolute()
@@ -73,7 +75,7 @@ class ChildRun:
                     "--runs-dir", str(self.runs_dir), "--diverge", "pause", *self.resume_args]
         else:
             argv = [sys.executable, "-m", "nntui", "run", str(self.config_path), "--headless",
-                    "--name", self.name, "--runs-dir", str(self.runs_dir), "--diverge", "pause"]
+                    "--name", self.name, "--runs-dir", str(self.runs_dir), "--diverge", "pause", *self.fork_args]
         if self.data_dir is not None:
             argv += ["--data-dir", str(self.data_dir)]
         return argv
