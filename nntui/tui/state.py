@@ -300,10 +300,13 @@ class MonitorState:
     def metric_rows(self) -> tuple[MetricRow, ...]:
         return REGRESSION_ROWS if self.task == "regression" else CLASSIFICATION_ROWS
 
+    def latest(self, key: str) -> float | None:
+        """The latest value of series `key`; for the LR, the one set now (a command's, before a
+        step has trained at it)."""
+        return self.lr if key == "lr" and self.lr is not None else self.series[key].latest
+
     def current_text(self, row: MetricRow) -> str:
-        series = self.series[row.key]
-        value = self.lr if row.key == "lr" and self.lr is not None else series.latest
-        return FORMATTERS[row.kind](value)
+        return FORMATTERS[row.kind](self.latest(row.key))
 
     @property
     def total_steps(self) -> int:

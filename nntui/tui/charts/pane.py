@@ -116,14 +116,14 @@ class ChartsPane(Widget):
         self._refresh_all()
 
     def _show_spark(self, chart: ChartDef, state: MonitorState) -> None:
-        series = state.series[chart.series[0].key]
+        series_key = chart.series[0].key
+        series = state.series[series_key]
         key = f"spark-{chart.chart_id}"
         if self._signatures.get(key) == (series.version, state.lr):
             return
         self._signatures[key] = (series.version, state.lr)
         label, formatter, log = SPARK_FORMAT[chart.chart_id]
-        value = state.lr if chart.chart_id == "lr" and state.lr is not None else series.latest
-        self._sparks[chart.chart_id].set_values(label, formatter(value), series.values(), log)
+        self._sparks[chart.chart_id].set_values(label, formatter(state.latest(series_key)), series.values(), log)
 
     def _refresh_all(self) -> None:
         if self._state is not None:

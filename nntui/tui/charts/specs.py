@@ -128,8 +128,7 @@ def latest_text(chart: ChartDef, state: MonitorState) -> str:
     formatter = FORMATTERS[VALUE_FORMATS[chart.kind]]
     parts = []
     for series in chart.series:
-        history = state.series[series.key]
-        value = state.lr if series.key == "lr" and state.lr is not None else history.latest
+        value = state.latest(series.key)
         if value is not None:
             parts.append(f"{series.label} {formatter(value)}".strip())
     return "".join(f" · {part}" for part in parts)
