@@ -6,14 +6,10 @@ validation must answer instantly.
 
 from __future__ import annotations
 
-import math
-import re
 import sys
-from typing import Any, Literal, Optional
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer, model_validator
-
-from nntui.engine.early_stopping import default_mode
+from pydantic import BaseModel, ValidationError, model_validator
 
 # re-exported: the CLI, the setup screen and tests import the preset lookup from here
 from nntui.preset_lookup import (  # noqa: F401
@@ -31,178 +27,37 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-Task = Literal["classification", "regression"]
-Dataset = Literal["digits", "diabetes", "mnist", "fashion-mnist", "cifar10", "image-folder", "csv"]
-ModelKind = Literal["mlp", "cnn", "vgg", "resnet18"]
-Activation = Literal["relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu"]
-Init = Literal["default", "uniform", "normal", "xavier", "kaiming"]
-OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
-Penalty = Literal["none", "l1", "l2", "elastic_net"]
-ScheduleName = Literal["constant", "step", "exponential", "plateau", "cosine", "onecycle"]
-Monitor = Literal["val_loss", "val_acc", "val_mae", "val_r2", "train_loss"]
-IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "image-folder")
-CLASSIFICATION_DATASETS = IMAGE_DATASETS  # data sets whose targets are classes
-REGRESSION_DATASETS = ("diabetes",)  # data sets whose target is a number
-
-OPTIMIZERS: tuple[str, ...] = OptimizerName.__args__  # type: ignore[attr-defined]
-PENALTIES: tuple[str, ...] = Penalty.__args__  # type: ignore[attr-defined]
-SCHEDULES: tuple[str, ...] = ScheduleName.__args__  # type: ignore[attr-defined]
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+from nntui.config_sections import (  # noqa: F401  (re-exported: the sections and types live there)
+    CLASSIFICATION_DATASETS,
+    DEVICE_PATTERN,
+    IMAGE_DATASETS,
+    OPTIMIZERS,
+    PENALTIES,
+    REGRESSION_DATASETS,
+    SCHEDULES,
+    Activation,
+    AugmentConfig,
+    DataConfig,
+    Dataset,
+    EarlyStoppingConfig,
+    Init,
+    ModelConfig,
+    ModelKind,
+    Monitor,
+    OptimConfig,
+    OptimizerName,
+    Penalty,
+    RegularizationConfig,
+    ScheduleConfig,
+    ScheduleName,
+    Task,
+    TrainConfig,
+    _Section,
+)
 
 
 class ConfigError(ValueError):
     """A bad preset or override. `str(error)` is one line meant for the user."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _finite(cls, value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
-
-
-class AugmentConfig(_Section):
-    """Random image transforms applied to the training split only (torchvision v2)."""
-
-    rotation: float = Field(0.0, ge=0, le=180, description="max rotation, degrees")
-    translate: float = Field(0.0, ge=0, lt=1, description="max shift, fraction of width/height")
-    hflip: bool = Field(False, description="random horizontal flip")
-    shear: float = Field(0.0, ge=0, lt=90, description="max shear, degrees")
-    zoom: tuple[float, float] = Field((1.0, 1.0), description="scale range, e.g. [0.9, 1.2]")
-
-    @field_validator("zoom")
-    @classmethod
-    def _zoom_range(cls, value: tuple[float, float]) -> tuple[float, float]:
-        low, high = value
-        if not (0 < low <= high <= 10):
-            raise ValueError("must be [low, high] with 0 < low <= high <= 10")
-        return value
-
-    @property
-    def active(self) -> bool:
-        return bool(self.rotation or self.translate or self.hflip or self.shear or self.zoom != (1.0, 1.0))
-
-
-class DataConfig(_Section):
-    dataset: Dataset = "digits"
-    path: str = Field("", description="file or folder for csv and image-folder")
-    target: str = Field("", description="csv: the target column (default: the last one)")
-    val_split: float = Field(0.2, ge=0, lt=1)
-    test_split: float = Field(0.2, ge=0, lt=1, description="for data sets without a test split")
-    batch_size: int = Field(64, ge=1, le=1_000_000)
-    normalize: Literal["none", "minmax", "zscore"] = "zscore"
-    augment: AugmentConfig = AugmentConfig()
-    num_workers: int = Field(0, ge=0, le=64, description="DataLoader workers (large data sets)")
-
-
-class ModelConfig(_Section):
-    kind: ModelKind = "mlp"
-    hidden: list[int] = Field(default_factory=lambda: [128], description="mlp: layer widths; cnn: channels")
-    activation: Activation = "relu"
-    dropout: float = Field(0.0, ge=0, lt=1)
-    init: Init = "default"
-    batch_norm: bool = False
-
-    @field_validator("hidden")
-    @classmethod
-    def _widths(cls, value: list[int]) -> list[int]:
-        if any(width < 1 or width > 65536 for width in value):
-            raise ValueError("widths must be between 1 and 65536")
-        return value
-
-
-class OptimConfig(_Section):
-    name: OptimizerName = "adam"
-    lr: float = Field(1e-3, gt=0, le=10)
-    momentum: float = Field(0.9, ge=0, lt=1, description="momentum and nesterov")
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = Field(1e-8, gt=0, le=1)
-    weight_decay: float = Field(0.0, ge=0, le=1, description="torch.optim's own decay")
-
-    @field_validator("betas")
-    @classmethod
-    def _betas(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if not all(0 <= beta < 1 for beta in value):
-            raise ValueError("both betas must be in [0, 1)")
-        return value
-
-
-class RegularizationConfig(_Section):
-    """Penalties added to the loss over the weights, named as in scikit-learn's SGDClassifier."""
-
-    penalty: Penalty = "none"
-    alpha: float = Field(1e-4, ge=0, le=10)
-    l1_ratio: float = Field(0.15, ge=0, le=1)
-
-
-class ScheduleConfig(_Section):
-    name: ScheduleName = "constant"
-    step_size: int = Field(10, ge=1, description="step: epochs between cuts")
-    gamma: float = Field(0.0, ge=0, le=1, description="step/exponential factor; 0 picks 0.1 / 0.95")
-    factor: float = Field(0.1, gt=0, lt=1, description="plateau: LR multiplier")
-    patience: int = Field(10, ge=0, le=10_000, description="plateau: epochs without improvement")
-    min_delta: float = Field(1e-4, ge=0, description="plateau: absolute improvement that counts")
-    min_lr: float = Field(0.0, ge=0, description="plateau and cosine: the LR is never cut below it")
-    cooldown: int = Field(0, ge=0, le=10_000, description="plateau: epochs after a cut before waiting again")
-    monitor: Monitor = "val_loss"
-    t_max: int = Field(0, ge=0, description="cosine: epochs per half period; 0 means train.epochs")
-    max_lr: float = Field(0.0, ge=0, description="onecycle: peak LR; 0 means 10 x optim.lr")
-    warmup_epochs: int = Field(0, ge=0, le=1000)
-
-    @model_validator(mode="after")
-    def _resolve_gamma(self) -> "ScheduleConfig":
-        if self.gamma == 0.0 and self.name in ("step", "exponential"):
-            object.__setattr__(self, "gamma", 0.1 if self.name == "step" else 0.95)
-        return self
-
-
-class EarlyStoppingConfig(_Section):
-    """Keras EarlyStopping semantics."""
-
-    enabled: bool = False
-    monitor: Monitor = "val_loss"
-    mode: Literal["auto", "min", "max"] = "auto"
-    patience: int = Field(5, ge=0, le=100_000)
-    min_delta: float = Field(0.0, ge=0)
-    restore_best: bool = Field(False, description="test with and keep the best epoch's weights")
-    baseline: Optional[float] = Field(None, description="patience restarts only on beating it too")
-    start_from_epoch: int = Field(0, ge=0, le=1_000_000, description="epochs not looked at (warm-up)")
-
-    @model_serializer(mode="wrap")
-    def _leave_out_no_baseline(self, handler: Any) -> dict[str, Any]:
-        """TOML has no null: no baseline is a missing key."""
-        data = handler(self)
-        if data.get("baseline") is None:
-            data.pop("baseline", None)
-        return data
-
-    @model_validator(mode="after")
-    def _resolve_mode(self) -> "EarlyStoppingConfig":
-        if self.mode == "auto":
-            mode = default_mode(self.monitor)
-            object.__setattr__(self, "mode", mode)
-        return self
-
-
-class TrainConfig(_Section):
-    epochs: int = Field(20, ge=1, le=1_000_000)
-    seed: int = Field(0, ge=0, le=2**32 - 1)
-    device: str = "auto"
-    grad_clip: float = Field(0.0, ge=0, description="max global grad norm; 0 turns clipping off")
-    log_every: int = Field(10, ge=1, le=1_000_000, description="steps between step records, at least")
-    log_interval_s: float = Field(0.2, ge=0, le=3600, description="seconds between step records, at least")
-    checkpoint_every_s: float = Field(30.0, ge=0, description="least seconds between epoch-end checkpoints")
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, value: str) -> str:
-        if not DEVICE_PATTERN.match(value):
-            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
-        return value
 
 
 class RunConfig(_Section):
