@@ -57,6 +57,10 @@ def make(splits=1, kind="tensors", task="classification", samples=200):
             return Pairs(inputs, targets)
         if kind == "tensordataset":
             return TensorDataset(inputs, targets)
+        if kind == "images":
+            return inputs.reshape(-1, 1, 2, 2), targets
+        if kind == "numpy":
+            return inputs.numpy(), targets.numpy()
         return inputs, targets
     made = tuple(one(seed) for seed in range(splits))
     return made[0] if splits == 1 else made
@@ -118,6 +122,8 @@ def run_in_process(tmp_path: Path, preset: Path, sets: list[str], capsys) -> tup
     (["data.args.task='regression'"], "data.factory: classification needs integer class ids"),
     (["data.factory=values.py:raises"], "data.factory: raises(...) raised RuntimeError: no data today"),
     (["data.factory=values.py:empty"], "data.factory: the training split has no samples"),
+    (["data.augment.hflip=true"], "data.augment: needs the training split as image tensors (N, C, H, W)"),
+    (["model.kind=cnn", "model.factory=''", "model.args={}"], "model.kind cnn: needs images"),
 ])
 def test_every_factory_problem_is_one_line_exit_2_and_no_run_dir(tmp_path, capsys, monkeypatch, sets, expected):
     preset = write_project(tmp_path / "project", CUSTOM_BOTH)
@@ -247,6 +253,28 @@ def test_the_splits_returned_and_those_made_from_them(tmp_path, splits, kind, ta
         assert (train_inputs.std(0, unbiased=False) - 1).abs().max() < 1e-3
 
 
+@pytest.mark.parametrize("splits, kind", [(1, "numpy"), (2, "dataset"), (3, "tensordataset")])
+def test_a_custom_model_trains_on_each_kind_of_split(tmp_path, capsys, splits, kind):
+    preset = write_project(tmp_path, CUSTOM_BOTH)
+    sets = [f"data.args.splits={splits}", f"data.args.kind='{kind}'", "train.epochs=1"]
+    code, lines, run_dir = run_in_process(tmp_path, preset, sets, capsys)
+    assert code == 0, lines
+    (start,) = [record for record in records(run_dir) if record["event"] == "start"]
+    (end,) = [record for record in records(run_dir) if record["event"] == "end"]
+    assert end["status"] == "completed" and 0 <= end["test_acc"] <= 1
+    assert start["train_size"] + start["val_size"] + start["test_size"] == {1: 200, 2: 400, 3: 600}[splits]
+
+
+def test_a_built_in_image_model_trains_on_custom_images_with_augmentation(tmp_path, capsys):
+    preset = write_project(tmp_path, CUSTOM_BOTH)
+    sets = ["data.args.kind='images'", "model.kind=cnn", "model.factory=''", "model.args={}", "model.hidden=[4]",
+            "data.augment.hflip=true", "train.epochs=1"]
+    code, lines, run_dir = run_in_process(tmp_path, preset, sets, capsys)
+    assert code == 0, lines
+    (start,) = [record for record in records(run_dir) if record["event"] == "start"]
+    assert start["train_size"] == 128
+
+
 def test_a_regression_model_with_one_output_per_sample_trains(tmp_path, capsys, monkeypatch):
     preset = write_project(tmp_path, CUSTOM_BOTH)
     monkeypatch.chdir(tmp_path)
@@ -304,3 +332,30 @@ def test_the_examples_run_offline(tmp_path, preset, epochs):
     (run_dir,) = (tmp_path / "runs").iterdir()
     end = [record for record in records(run_dir) if record["event"] == "end"][0]
     assert end["status"] == "completed" and end["epoch"] == epochs
+
+
+# --------------------------------------------------------------------------- in the app
+
+
+@pytest.mark.slow
+async def test_the_app_shows_a_factory_error_as_a_run_that_did_not_start(tmp_path, monkeypatch):
+    from conftest import pilot_wait_until
+
+    from nntui.tui.app import create_app
+    from nntui.tui.monitor import MonitorScreen
+
+    write_project(tmp_path / "presets", CUSTOM_BOTH.replace("model.py:build", "model.py:nothing_here"))
+    monkeypatch.chdir(tmp_path)  # ./presets/p.toml is a preset of the user's: listed first
+    app = create_app(mode="setup", runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = app.screen
+        await pilot.press(*["up"] * list(setup.presets).index("digits-mlp"))
+        await pilot.pause()
+        assert setup.preset_name == "p (yours)"
+        await pilot.press("enter")
+        await pilot_wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), 10, "the monitor")
+        await pilot_wait_until(pilot, lambda: app.screen is setup, 90, "the setup screen again")
+        failed = str(setup.query_one("#start-failed").render())
+        assert "did not start" in failed and "model.factory:" in failed and "has no 'nothing_here'" in failed
+        assert "\n" not in failed
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -273,5 +273,6 @@ def sample_batch(source: BatchSource, count: int = 8) -> tuple[Tensor, Tensor]:
         return source.x[:count], source.y[:count]
     assert isinstance(source, LoaderBatches)
     dataset = source.loader.dataset
-    inputs, targets = default_collate([dataset[index] for index in range(min(count, source.num_samples))])
+    with torch.random.fork_rng(devices=[]):  # random transforms must not move the run's seeded stream
+        inputs, targets = default_collate([dataset[index] for index in range(min(count, source.num_samples))])
     return inputs.to(source.device), targets.to(source.device)
