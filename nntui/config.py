@@ -97,12 +97,12 @@ class RunConfig(_Section):
 
     def _check_factories(self) -> None:
         """`custom` needs a factory, and a factory (or its args) is only for `custom`."""
-        for section, custom, kind in ((self.model, self.model.kind == "custom", 'model.kind = "custom"'),
-                                      (self.data, self.data.dataset == "custom", 'data.dataset = "custom"')):
-            prefix = "model" if section is self.model else "data"
+        sections = (("model", self.model, self.model.kind == "custom", 'model.kind = "custom"', "model.py:build"),
+                    ("data", self.data, self.data.dataset == "custom", 'data.dataset = "custom"', "data.py:load"))
+        for prefix, section, custom, kind, example in sections:
             if custom and not section.factory:
-                raise ValueError(f'{prefix}.factory: {kind} needs a factory, e.g. "model.py:build" '
-                                 f'(a file relative to the preset) or "package.module:build"')
+                raise ValueError(f'{prefix}.factory: {kind} needs a factory, e.g. "{example}" '
+                                 f'(a file relative to the preset) or "package.module:callable"')
             for key, value in (("factory", section.factory), ("args", section.args)):
                 if value and not custom:
                     raise ValueError(f"{prefix}.{key}: is used only with {kind}")

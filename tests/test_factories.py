@@ -122,6 +122,8 @@ def run_in_process(tmp_path: Path, preset: Path, sets: list[str], capsys) -> tup
     (["data.args.task='regression'"], "data.factory: classification needs integer class ids"),
     (["data.factory=values.py:raises"], "data.factory: raises(...) raised RuntimeError: no data today"),
     (["data.factory=values.py:empty"], "data.factory: the training split has no samples"),
+    (["data.factory=values.py:failing"], "the train Dataset fails to give a sample: ZeroDivisionError"),
+    (["data.factory=values.py:unpaired"], "a sample of the train Dataset is a Tensor; expected a pair"),
     (["data.augment.hflip=true"], "data.augment: needs the training split as image tensors (N, C, H, W)"),
     (["model.kind=cnn", "model.factory=''", "model.args={}"], "model.kind cnn: needs images"),
 ])
@@ -132,7 +134,12 @@ def test_every_factory_problem_is_one_line_exit_2_and_no_run_dir(tmp_path, capsy
     (tmp_path / "project" / "values.py").write_text(
         "import torch\nNUMBER = 3\ndef not_a_module(**args):\n    return 'model'\n"
         "def raises():\n    raise RuntimeError('no data today')\n"
-        "def empty():\n    return torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)\n")
+        "def empty():\n    return torch.zeros(0, 4), torch.zeros(0, dtype=torch.long)\n"
+        "class Samples(torch.utils.data.Dataset):\n    def __init__(self, sample):\n        self.sample = sample\n"
+        "    def __len__(self):\n        return 10\n    def __getitem__(self, index):\n"
+        "        return self.sample(index)\n"
+        "def failing():\n    return Samples(lambda index: 1 / 0)\n"
+        "def unpaired():\n    return Samples(lambda index: torch.zeros(4))\n")
     code, lines, run_dir = run_in_process(tmp_path, preset, sets, capsys)
     assert code == 2, lines
     assert len(lines) == 1 and lines[0].startswith("nntui: error: ") and expected in lines[0], lines

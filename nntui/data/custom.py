@@ -23,6 +23,7 @@ from nntui.config import RunConfig
 from nntui.data.batches import BatchSource, LoaderBatches, TensorBatches
 from nntui.data.bundle import DataBundle, DataError
 from nntui.data.prepare import Normalizer, check_validation_split, fit_normalizer, holdout_split
+from nntui.engine.failures import one_line
 from nntui.factories import DATA_KEY, FactoryError, call_factory
 
 Split = Union[tuple[Tensor, Tensor], Dataset]
@@ -70,8 +71,10 @@ def _is_array(value: Any) -> bool:
 
 def _split(value: Any, name: str, task: str) -> Split | None:
     """One split checked, tensors made float32 inputs and task-typed targets; None stays None."""
-    if value is None or isinstance(value, Dataset):
-        return value if value is None else _dataset_split(value, name, task)
+    if value is None:
+        return None
+    if isinstance(value, Dataset):
+        return _dataset_split(value, name, task)
     if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_array(item) for item in value)):
         raise DataError(f"{DATA_KEY}: the {name} split is a {type(value).__name__}; expected a Dataset "
                         f"or a pair of tensors (inputs, targets)")
@@ -124,9 +127,7 @@ def _dataset_split(dataset: Dataset, name: str, task: str) -> Dataset:
         size = len(dataset)  # type: ignore[arg-type]
         first = dataset[0] if size else None
     except Exception as error:  # noqa: BLE001 -- the user's Dataset: its error in one line
-        from nntui.factories import _one_line
-
-        raise DataError(f"{DATA_KEY}: the {name} Dataset fails to give a sample: {_one_line(error)}") from None
+        raise DataError(f"{DATA_KEY}: the {name} Dataset fails to give a sample: {one_line(error)[:300]}") from None
     if first is not None:
         if not (isinstance(first, (tuple, list)) and len(first) == 2 and _is_array(first[0])):
             raise DataError(f"{DATA_KEY}: a sample of the {name} Dataset is a {type(first).__name__}; "
