@@ -42,13 +42,13 @@ def _tensors(samples, task, seed=0):
         return inputs, inputs.sum(dim=1)
     return inputs, (inputs[:, 0] > 0).long() + 2 * (inputs[:, 1] > 0).long()
 
-class Pairs(Dataset):
-    def __init__(self, inputs, targets):
-        self.inputs, self.targets = inputs, targets
+class Pairs(Dataset):  # declares no `targets`: nntui reads them sample by sample to count the classes
+    def __init__(self, inputs, labels):
+        self.inputs, self.labels = inputs, labels
     def __len__(self):
         return len(self.inputs)
     def __getitem__(self, index):
-        return self.inputs[index], int(self.targets[index])
+        return self.inputs[index], self.labels[index].item()
 
 def make(splits=1, kind="tensors", task="classification", samples=200):
     def one(seed):

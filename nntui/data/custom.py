@@ -181,7 +181,10 @@ def _largest_class(split: Split, say: Callable[[str], None]) -> int:
     targets = _declared_targets(split)
     if targets is None:
         say(f"custom data: reading the targets of {len(split)} samples")  # type: ignore[arg-type]
-        targets = torch.stack([split[index][1] for index in range(len(split))])  # type: ignore[arg-type]
+        try:
+            targets = torch.stack([split[index][1] for index in range(len(split))])  # type: ignore[arg-type]
+        except Exception as error:  # noqa: BLE001 -- the user's Dataset: its error in one line
+            raise DataError(f"{DATA_KEY}: reading the targets of a Dataset: {one_line(error)[:300]}") from None
     return int(targets.max()) if len(targets) else -1
 
 
@@ -198,8 +201,11 @@ def _declared_targets(split: Dataset) -> Tensor | None:
         declared = tensors[1]
     if declared is None:
         return None
-    targets = torch.as_tensor(declared).reshape(-1).long()
-    return targets[indices] if indices is not None else targets
+    try:
+        targets = torch.as_tensor(declared).reshape(-1).long()
+        return targets[indices] if indices is not None else targets
+    except (TypeError, ValueError, RuntimeError, IndexError):  # not class ids: read them sample by sample
+        return None
 
 
 def _declared_names(split: Split) -> tuple[str, ...] | None:
