@@ -7,7 +7,7 @@ validation must answer instantly.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import BaseModel, ValidationError, model_validator
 
@@ -78,19 +78,34 @@ class RunConfig(_Section):
     def _consistent(self) -> "RunConfig":
         """Checks across sections: what the task, the data set and the monitors need of each other."""
         self._check_monitors()
+        self._check_factories()
         dataset, regression = self.data.dataset, self.task == "regression"
         if regression and dataset in CLASSIFICATION_DATASETS:
             raise ValueError(f"task: {dataset} is a classification data set (its targets are classes)")
         if not regression and dataset in REGRESSION_DATASETS:
             raise ValueError(f"task: {dataset} is a regression data set (its target is a number)")
-        if self.model.kind != "mlp" and dataset not in IMAGE_DATASETS:
+        # custom data may be images: what it is shows only when it is loaded
+        maybe_images = dataset in IMAGE_DATASETS or dataset == "custom"
+        if self.model.kind not in ("mlp", "custom") and not maybe_images:
             raise ValueError(f"model.kind: {self.model.kind} needs images; {dataset} is tabular (use mlp)")
-        if self.data.augment.active and dataset not in IMAGE_DATASETS:
+        if self.data.augment.active and not maybe_images:
             raise ValueError(f"data.augment: {dataset} is not an image data set; "
                              f"augmentation works with {', '.join(IMAGE_DATASETS)}")
         if dataset in ("csv", "image-folder") and not self.data.path:
             raise ValueError(f"data.path: {dataset} needs a path")
         return self
+
+    def _check_factories(self) -> None:
+        """`custom` needs a factory, and a factory (or its args) is only for `custom`."""
+        sections = (("model", self.model, self.model.kind == "custom", 'model.kind = "custom"', "model.py:build"),
+                    ("data", self.data, self.data.dataset == "custom", 'data.dataset = "custom"', "data.py:load"))
+        for prefix, section, custom, kind, example in sections:
+            if custom and not section.factory:
+                raise ValueError(f'{prefix}.factory: {kind} needs a factory, e.g. "{example}" '
+                                 f'(a file relative to the preset) or "package.module:callable"')
+            for key, value in (("factory", section.factory), ("args", section.args)):
+                if value and not custom:
+                    raise ValueError(f"{prefix}.{key}: is used only with {kind}")
 
     def _check_monitors(self) -> None:
         """A monitor must exist for the task, and a validation metric needs a validation split."""
@@ -233,6 +248,9 @@ def set_dotted(raw: dict[str, Any], key: str, value: Any, label: str = "--set") 
             allowed = ", ".join(model.model_fields) if model else "nothing (not a table)"
             raise ConfigError(f"{label} {key}: unknown key {part!r} in {where}; allowed: {allowed}")
         annotation = model.model_fields[part].annotation
+        if get_origin(annotation) is dict and index < len(parts) - 1:  # a free table (model.args): any keys
+            _set_free(table.setdefault(part, {}), parts[index + 1:], value, f"{label} {key}")
+            return
         nested = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
         if index == len(parts) - 1:
             if nested is not None:
@@ -243,6 +261,17 @@ def set_dotted(raw: dict[str, Any], key: str, value: Any, label: str = "--set") 
         if not isinstance(table, dict):
             raise ConfigError(f"{label} {key}: {part} is not a table")
         model = nested
+
+
+def _set_free(table: Any, parts: list[str], value: Any, label: str) -> None:
+    """Set `parts` (a.b) in a table that takes any keys, as TOML's dotted keys would."""
+    for part in parts[:-1]:
+        if not isinstance(table, dict):
+            break
+        table = table.setdefault(part, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{label}: {'.'.join(parts[:-1]) or 'it'} is not a table")
+    table[parts[-1]] = value
 
 
 def config_from_dict(data: dict[str, Any], label: str = "config") -> RunConfig:

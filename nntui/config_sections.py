@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal, Optional
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from nntui import metrics
 from nntui.engine.early_stopping import default_mode
 
 Task = Literal["classification", "regression"]
-Dataset = Literal["digits", "diabetes", "mnist", "fashion-mnist", "cifar10", "image-folder", "csv"]
-ModelKind = Literal["mlp", "cnn", "vgg", "resnet18"]
+Dataset = Literal["digits", "diabetes", "mnist", "fashion-mnist", "cifar10", "image-folder", "csv", "custom"]
+ModelKind = Literal["mlp", "cnn", "vgg", "resnet18", "custom"]
 Activation = Literal["relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu"]
 Init = Literal["default", "uniform", "normal", "xavier", "kaiming"]
 OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
@@ -31,6 +32,47 @@ OPTIMIZERS: tuple[str, ...] = OptimizerName.__args__  # type: ignore[attr-define
 PENALTIES: tuple[str, ...] = Penalty.__args__  # type: ignore[attr-defined]
 SCHEDULES: tuple[str, ...] = ScheduleName.__args__  # type: ignore[attr-defined]
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+# "package.module:callable" or "path/to/file.py:callable"; the callable may be an attribute path (Class.create)
+FACTORY_PATTERN = re.compile(r"^(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|.+\.py):[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
+FACTORY_FORMAT = '"package.module:callable" or "path/to/file.py:callable"'
+
+
+def factory_file(spec: str) -> Path | None:
+    """The file a factory `spec` names (`path/to/file.py:callable`), or None for a module path."""
+    target = spec.rpartition(":")[0]
+    return Path(target).expanduser() if target.endswith(".py") else None
+
+
+def resolve_factory(spec: str, base: Path) -> str:
+    """`spec` with a relative file made absolute against `base`: the run directory's config.toml
+    must name the same file wherever `--resume`, `--fork` or the app read it from."""
+    path = factory_file(spec)
+    if path is None or path.is_absolute():
+        return spec
+    return f"{(base / path).absolute()}:{spec.rpartition(':')[2]}"
+
+
+def _check_factory(value: str) -> str:
+    """A factory spec as the configuration keeps it: well-formed, a file's path absolute (a path
+    left relative, by `--set` or a built-in preset, is taken from the current directory)."""
+    value = value.strip()
+    if not value:
+        return value
+    if not FACTORY_PATTERN.match(value):
+        raise ValueError(f"must be {FACTORY_FORMAT}")
+    return resolve_factory(value, Path.cwd())
+
+
+FactorySpec = Annotated[str, AfterValidator(_check_factory)]
+
+
+def _leave_out_unused_factory(data: dict[str, Any]) -> dict[str, Any]:
+    """A section without a factory writes no `factory` and `args` keys (the built-in kinds' TOML as before)."""
+    if not data.get("factory"):
+        data.pop("factory", None)
+        if not data.get("args"):
+            data.pop("args", None)
+    return data
 
 
 class _Section(BaseModel):
@@ -76,6 +118,12 @@ class DataConfig(_Section):
     normalize: Literal["none", "minmax", "zscore"] = "zscore"
     augment: AugmentConfig = AugmentConfig()
     num_workers: int = Field(0, ge=0, le=64, description="DataLoader workers (large data sets)")
+    factory: FactorySpec = Field("", description=f"custom: {FACTORY_FORMAT} returning the splits")
+    args: dict[str, Any] = Field(default_factory=dict, description="custom: keyword arguments of the factory")
+
+    @model_serializer(mode="wrap")
+    def _leave_out_no_factory(self, handler: Any) -> dict[str, Any]:
+        return _leave_out_unused_factory(handler(self))
 
 
 class ModelConfig(_Section):
@@ -85,6 +133,12 @@ class ModelConfig(_Section):
     dropout: float = Field(0.0, ge=0, lt=1)
     init: Init = "default"
     batch_norm: bool = False
+    factory: FactorySpec = Field("", description=f"custom: {FACTORY_FORMAT} returning an nn.Module")
+    args: dict[str, Any] = Field(default_factory=dict, description="custom: keyword arguments of the factory")
+
+    @model_serializer(mode="wrap")
+    def _leave_out_no_factory(self, handler: Any) -> dict[str, Any]:
+        return _leave_out_unused_factory(handler(self))
 
     @field_validator("hidden")
     @classmethod

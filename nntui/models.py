@@ -1,4 +1,5 @@
-"""The model registry: `mlp`, `cnn`, `vgg` and torchvision's `resnet18`, with weight initializations.
+"""The model registry: `mlp`, `cnn`, `vgg` and torchvision's `resnet18`, with weight initializations,
+and `custom`: the model of the user's `model.factory`.
 
 Every model returns logits: CrossEntropyLoss applies the softmax itself. Layers carry
 readable names ("fc1", "bn1", "conv3", "out") because parameter names label the
@@ -14,7 +15,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from nntui.config import ModelConfig
+from nntui.config import ModelConfig, RunConfig
+from nntui.data.bundle import DataBundle
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -38,7 +40,17 @@ class ModelError(ValueError):
 
 
 def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
-    """The model of `cfg.kind` for samples of `input_shape`, with `num_outputs` logits, initialized."""
+    """The model of `cfg.kind` for samples of `input_shape`, with `num_outputs` logits, initialized.
+
+    A `custom` model is what `cfg.factory` returns, as it returns it (shape and outputs are its own).
+    """
+    if cfg.kind == "custom":
+        from nntui.factories import FactoryError, build_custom_model
+
+        try:
+            return build_custom_model(cfg.factory, cfg.args)
+        except FactoryError as error:
+            raise ModelError(str(error)) from None
     input_shape = tuple(int(size) for size in input_shape)
     if cfg.kind != "mlp" and len(input_shape) != 3:
         raise ModelError(f"model.kind {cfg.kind}: needs images (channels, height, width), "
@@ -46,6 +58,22 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_outputs: int
     builders = {"mlp": _mlp, "cnn": _cnn, "vgg": _vgg, "resnet18": _resnet18}
     model = builders[cfg.kind](cfg, input_shape, num_outputs)
     initialize(model, cfg.init, cfg.activation)
+    return model
+
+
+def model_for_data(cfg: RunConfig, data: DataBundle, device: torch.device) -> nn.Module:
+    """`build_model` for `data`, on `device`; a custom model's outputs are checked on a few training
+    samples first (see `nntui.factories.check_model_outputs`)."""
+    model = build_model(cfg.model, data.input_shape, data.num_outputs).to(device)
+    if cfg.model.kind == "custom":
+        from nntui.data.custom import sample_batch
+        from nntui.factories import FactoryError, check_model_outputs
+
+        inputs, _targets = sample_batch(data.train)
+        try:
+            check_model_outputs(model, inputs, cfg.task, data.num_outputs)
+        except FactoryError as error:
+            raise ModelError(str(error)) from None
     return model
 
 

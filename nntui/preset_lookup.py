@@ -9,7 +9,8 @@ setting overrides a global one):
 3. the built-in presets, installed with the package.
 
 A folder that is the built-in one (`./presets` inside a source checkout of nntui) counts once,
-as built-in. A name that no folder has is taken as a path to a `.toml` file. Torch-free and
+as built-in. A name that no folder has is taken as a path to a `.toml` file. A factory's file
+(`model.factory = "model.py:build"`) is relative to the preset file that names it. Torch-free and
 fast: `nntui presets` must answer at once. Problems are `nntui.config.ConfigError`s (one line).
 """
 
@@ -142,7 +143,19 @@ def read_preset_file(path: Path, label: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{label}: not valid TOML: {error}") from None
     raw.setdefault("name", path.stem)
+    _resolve_factory_files(raw, path.absolute().parent)
     return raw
+
+
+def _resolve_factory_files(raw: dict[str, Any], folder: Path) -> None:
+    """A factory's file given relative to the preset (`model.factory = "model.py:build"`) made absolute."""
+    from nntui.config_sections import FACTORY_PATTERN, resolve_factory
+
+    for section in ("model", "data"):
+        table = raw.get(section)
+        spec = table.get("factory") if isinstance(table, dict) else None
+        if isinstance(spec, str) and FACTORY_PATTERN.match(spec.strip()):
+            table["factory"] = resolve_factory(spec.strip(), folder)  # type: ignore[index]
 
 
 def _identity(folder: Path) -> tuple[int, int] | None:

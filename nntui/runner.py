@@ -151,14 +151,14 @@ def _run(request: RunRequest, device: Any, controls: Controls) -> int:
     from nntui.data import DataError, build_data
     from nntui.data.progress import HeldNotes
     from nntui.engine.trainer import Trainer
-    from nntui.models import ModelError, build_model
+    from nntui.models import ModelError, model_for_data
 
     cfg, received = request.config, request.signals
     torch.manual_seed(cfg.train.seed)
     try:
         with HeldNotes(_note) as progress:  # a quick load says nothing: an error is then the only line
             data = build_data(cfg, device, request.data_dir, progress=progress)
-        model = build_model(cfg.model, data.input_shape, data.num_outputs).to(device)
+        model = model_for_data(cfg, data, device)
     except DataError as error:  # bad input found only when loading (a missing file, a bad cell): usage
         return _fail(str(error), EXIT_USAGE)
     except ModelError as error:

@@ -34,6 +34,10 @@ def build_data(cfg: RunConfig, device: torch.device, data_dir: Path,
     (task, data set and monitors fit each other) was checked when it was validated.
     """
     say = progress or (lambda message: None)
+    if cfg.data.dataset == "custom":
+        from nntui.data.custom import build_custom_data
+
+        return build_custom_data(cfg, device, say)
     if cfg.data.dataset == "image-folder":
         from nntui.data.vision import build_image_folder
 
