@@ -109,7 +109,7 @@ def exit_code(end: RunEnded, received: list[str]) -> int:
 
 
 def limit_cpu_threads(cfg: RunConfig, device: Any, params: int) -> bool:
-    """One intra-op thread for a small MLP on the CPU; whether it did so.
+    """One intra-op thread for a small MLP (or a user's model as small) on the CPU; whether it did so.
 
     The matrix products of such a model are too small to split: on a busy 2-core machine the
     threads' synchronization made digits-mlp 15 times slower. An explicit OMP_NUM_THREADS or
@@ -117,7 +117,7 @@ def limit_cpu_threads(cfg: RunConfig, device: Any, params: int) -> bool:
     """
     import torch
 
-    if device.type != "cpu" or cfg.model.kind != "mlp" or any(os.environ.get(name) for name in THREAD_ENV):
+    if device.type != "cpu" or cfg.model.kind not in ("mlp", "custom") or any(os.environ.get(name) for name in THREAD_ENV):
         return False
     if params * cfg.data.batch_size > SMALL_MLP_WORK:
         return False
