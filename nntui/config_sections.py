@@ -11,6 +11,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
+from nntui import metrics
 from nntui.engine.early_stopping import default_mode
 
 Task = Literal["classification", "regression"]
@@ -21,7 +22,7 @@ Init = Literal["default", "uniform", "normal", "xavier", "kaiming"]
 OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
 Penalty = Literal["none", "l1", "l2", "elastic_net"]
 ScheduleName = Literal["constant", "step", "exponential", "plateau", "cosine", "onecycle"]
-Monitor = Literal["val_loss", "val_acc", "val_mae", "val_r2", "train_loss"]
+Monitor = Literal[metrics.MONITORS]  # type: ignore[valid-type]
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "image-folder")
 CLASSIFICATION_DATASETS = IMAGE_DATASETS  # data sets whose targets are classes
 REGRESSION_DATASETS = ("diabetes",)  # data sets whose target is a number

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import IO, Any, Callable
 
+from nntui import metrics
 from nntui.engine.events import ControlApplied, EpochEnded, Event, RunEnded, RunStarted, StepLogged
 
 
@@ -26,7 +27,7 @@ def format_eta(seconds: float | None) -> str:
 def epoch_line(event: EpochEnded) -> str:
     parts = [f"epoch {event.epoch}", f"step {event.step}", f"train_loss {fmt(event.train_loss)}",
              f"val_loss {fmt(event.val_loss)}"]
-    for key in ("train_acc", "val_acc", "val_mae", "val_r2"):
+    for key in metrics.task_keys():
         value = getattr(event, key)
         if value is not None:
             parts.append(f"{key} {fmt(value)}")

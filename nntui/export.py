@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, TextIO
 
+from nntui import metrics
 from nntui.records import METRICS, as_float, json_safe, scan_records
 
 KINDS = {"epochs": "epoch", "steps": "step"}  # file suffix -> the event of its records
@@ -38,9 +39,9 @@ CONTRACT_KEYS = {
     "epoch": ("event", "time", "epoch", "step", "train_loss", "val_loss", "lr", "train_acc", "val_acc",
               "val_mae", "val_r2", "early_stop"),
 }
-TASK_KEYS = ("train_acc", "val_acc", "val_mae", "val_r2")  # a classification or a regression run's own
-STEP_SCALARS = ("loss", "lr", "grad_norm", "samples_per_s")
-EPOCH_SCALARS = ("train_loss", "val_loss", "train_acc", "val_acc", "val_mae", "val_r2", "lr")
+TASK_KEYS = metrics.task_keys()  # a classification or a regression run's own
+STEP_SCALARS = metrics.keys("step")
+EPOCH_SCALARS = metrics.keys("epoch")
 EVENT_FILES = "events.out.tfevents."
 INSTALL_TENSORBOARD = "exporting to TensorBoard needs the tensorboard package: pip install 'nntui[tensorboard]'"
 PROGRESS_DELAY_S = 1.0  # a task shorter than this shows no progress

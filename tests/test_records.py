@@ -33,7 +33,7 @@ from nntui.records import (
 )
 from nntui.runs import last_end, run_info
 from nntui.tui.history import Series
-from nntui.tui.state import MonitorState
+from nntui.tui.state import SERIES_KEYS, MonitorState
 
 
 def test_non_finite_floats_are_written_as_standard_json_strings():
@@ -165,7 +165,7 @@ def test_a_sampled_catch_up_of_a_long_run_shows_what_a_full_replay_shows(tmp_pat
         state.apply_all(map(from_record, replayed))
         states.append(state)
     shown = [(state.status, state.step, state.epoch, state.progress_text(), state.results_text(),
-              state.early_stop_lines(), state.title_text(), [state.current_text(row) for row in state.metric_rows()],
+              state.early_stop_lines(), state.title_text(), [state.latest_text(key) for key in SERIES_KEYS],
               [line.text for line in state.log], {name: layer.latest for name, layer in state.layers.items()},
               state.series["val_loss"].values()) for state in states]
     assert shown[0] == shown[1]

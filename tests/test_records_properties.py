@@ -24,7 +24,7 @@ from nntui.records import RecordTail, last_record, parse_lines, read_records, re
 from nntui.runs import run_info
 from nntui.tui.follow import poll_events
 from nntui.tui.gradbars import short_names
-from nntui.tui.state import MonitorState
+from nntui.tui.state import SERIES_KEYS, MonitorState
 
 # tmp_path is shared by a test's examples: each example writes files of its own names (`fresh`)
 SETTINGS = settings(max_examples=100, deadline=None,
@@ -87,9 +87,9 @@ def exercise(state: MonitorState) -> None:
     """Every text the monitor draws from its state."""
     state.progress_text(), state.results_text(), state.early_stop_lines(), state.title_text()
     state.elapsed_s(), state.eta_s(), state.progress()
-    for row in state.metric_rows():
-        state.current_text(row)
-        state.series[row.key].values()
+    for key in SERIES_KEYS:
+        state.latest_text(key)
+        state.series[key].values()
     layers = state.layers
     layers.scale(), layers.steps(), layers.columns(40), short_names(layers.names(), 12)
     for layer in layers:

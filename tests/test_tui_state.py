@@ -44,13 +44,10 @@ def test_replayed_classification_run_shows_its_final_values():
     assert not state.live
     assert state.epoch == epochs[-1]["epoch"]
     assert state.step == end["step"]
-    rows = {row.key: row for row in state.metric_rows()}
-    assert set(rows) == {"train_loss", "step_loss", "val_loss", "train_acc", "val_acc", "lr", "samples_per_s",
-                         "grad_norm"}
-    assert state.current_text(rows["val_acc"]) == fmt_percent(epochs[-1]["val_acc"])
-    assert state.current_text(rows["train_loss"]) == fmt_value(epochs[-1]["train_loss"])  # the epoch's, not a step's
-    assert rows["step_loss"].label == "step loss"
-    assert state.current_text(rows["step_loss"]) == fmt_value(steps[-1]["loss"])
+    assert state.latest_text("val_acc") == fmt_percent(epochs[-1]["val_acc"])
+    assert state.latest_text("train_loss") == fmt_value(epochs[-1]["train_loss"])  # the epoch's, not a step's
+    assert state.latest_text("step_loss") == fmt_value(steps[-1]["loss"])
+    assert state.series["val_mae"].total == 0 and state.series["val_r2"].total == 0  # classification only
     assert len(state.series["val_loss"].values()) == len(epochs)
     assert state.series["step_loss"].total == len(steps)
     assert f"test acc {fmt_percent(end['test_acc'])}" in state.results_text()
@@ -65,11 +62,10 @@ def test_replayed_classification_run_shows_its_final_values():
 
 def test_replayed_regression_run_shows_mae_and_r2():
     state = replay("diabetes-mlp-complete")
-    keys = [row.key for row in state.metric_rows()]
-    assert "val_r2" in keys and "val_mae" in keys and "val_acc" not in keys
-    last_epoch = [r for r in read_records(RUNS / "diabetes-mlp-complete") if r["event"] == "epoch"][-1]
-    r2_row = next(row for row in state.metric_rows() if row.key == "val_r2")
-    assert state.current_text(r2_row) == fmt_value(last_epoch["val_r2"])
+    epochs = [r for r in read_records(RUNS / "diabetes-mlp-complete") if r["event"] == "epoch"]
+    assert state.series["val_r2"].total == state.series["val_mae"].total == len(epochs)
+    assert state.series["val_acc"].total == 0
+    assert state.latest_text("val_r2") == fmt_value(epochs[-1]["val_r2"])
     assert "R²" in state.results_text()
 
 
@@ -113,8 +109,7 @@ def test_divergence_pause_then_resume_clears_the_alert():
     state = MonitorState()
     state.apply(started())
     state.apply(StepLogged(10, 1, math.nan, 1e-3, math.inf, 100.0, time=1001.0))
-    step_loss = next(row for row in state.metric_rows() if row.key == "step_loss")
-    assert state.current_text(step_loss) == "nan"
+    assert state.latest_text("step_loss") == "nan"
     state.apply(ControlApplied(10, "pause", None, "divergence", "non-finite loss at step 10; restored", time=1002.0))
     assert state.status == "diverged (paused)" and state.paused
     assert "non-finite loss at step 10" in state.alert

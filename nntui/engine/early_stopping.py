@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from nntui import metrics
 from nntui.engine.events import EarlyStopStatus
 
 
 def default_mode(monitor: str) -> str:
     """Keras's `auto` mode: accuracy and R² improve upwards, everything else (losses) downwards."""
-    return "max" if monitor in ("val_acc", "val_r2") else "min"
+    return metrics.better_mode(monitor)
 
 
 def is_improvement(value: float, reference: float | None, mode: str, min_delta: float) -> bool:

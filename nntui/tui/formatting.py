@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from nntui.metrics import metric
+
 DASH = "–"
 
 
@@ -81,3 +83,11 @@ def log_fraction(value: float, low_exp: float, high_exp: float) -> float:
         return 0.0
     span = high_exp - low_exp or 1.0
     return min(1.0, max(0.0, (math.log10(value) - low_exp) / span))
+
+
+FORMATTERS = {"value": fmt_value, "percent": fmt_percent, "lr": fmt_lr, "rate": fmt_rate}
+
+
+def fmt_metric(key: str, value: float | None) -> str:
+    """A value of metric `key` (a record key of `nntui.metrics`) in that metric's format."""
+    return FORMATTERS[metric(key).format](value)

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from nntui import metrics
 from nntui.engine.events import (
     CheckpointSaved,
     ControlApplied,
@@ -28,15 +29,11 @@ from nntui.engine.events import (
     StepLogged,
     SystemSampled,
 )
-from nntui.tui.formatting import fmt_duration, fmt_lr
+from nntui.tui.formatting import fmt_duration, fmt_lr, fmt_metric
 from nntui.tui.history import Series
 from nntui.tui.layers import LayerTable
 from nntui.tui.state_text import (
-    CLASSIFICATION_ROWS,
     END_STATUS,
-    FORMATTERS,
-    REGRESSION_ROWS,
-    MetricRow,
     describe_control,
     early_stop_lines,
     epoch_line,
@@ -47,9 +44,10 @@ from nntui.tui.timeline import Timeline
 
 SIGNAL_CODES = {129: "SIGHUP", 130: "SIGINT", 143: "SIGTERM"}
 LIVE_STATUSES = ("starting", "resuming", "running", "paused", "diverged (paused)", "stopping")
-SERIES_KEYS = ("step_loss", "train_loss", "val_loss", "train_acc", "val_acc", "val_mae", "val_r2", "lr",
-               "samples_per_s", "grad_norm")
-EPOCH_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc", "val_mae", "val_r2")  # one point per epoch record
+# one point per epoch record: the epoch's losses and task metrics (the LR is drawn per step)
+EPOCH_KEYS = tuple(key for key in metrics.keys("epoch") if key != "lr")
+# "step_loss" is the step records' `loss`, named apart from the epochs' losses
+SERIES_KEYS = ("step_loss", *EPOCH_KEYS, "lr", "samples_per_s", "grad_norm")
 MARKER_OF_CONTROL = {"pause": "pause", "resume": "resume", "lr": "lr", "restore": "restore"}
 
 
@@ -297,16 +295,14 @@ class MonitorState:
     def task(self) -> str:
         return self.started.task if self.started else "classification"
 
-    def metric_rows(self) -> tuple[MetricRow, ...]:
-        return REGRESSION_ROWS if self.task == "regression" else CLASSIFICATION_ROWS
-
     def latest(self, key: str) -> float | None:
         """The latest value of series `key`; for the LR, the one set now (a command's, before a
         step has trained at it)."""
         return self.lr if key == "lr" and self.lr is not None else self.series[key].latest
 
-    def current_text(self, row: MetricRow) -> str:
-        return FORMATTERS[row.kind](self.latest(row.key))
+    def latest_text(self, key: str) -> str:
+        """The latest value of series `key`, formatted as its metric is."""
+        return fmt_metric("loss" if key == "step_loss" else key, self.latest(key))
 
     @property
     def total_steps(self) -> int:

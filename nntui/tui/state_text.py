@@ -3,10 +3,8 @@ a control, the results line of an ended run, the early-stopping pane. Pure Pytho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nntui.engine.events import ControlApplied, EarlyStopStatus, EpochEnded, RunEnded, RunStarted
-from nntui.tui.formatting import fmt_duration, fmt_lr, fmt_percent, fmt_rate, fmt_value
+from nntui.tui.formatting import fmt_duration, fmt_lr, fmt_percent, fmt_value
 
 END_STATUS = {
     "completed": "finished", "early_stopped": "early-stopped", "stopped": "stopped",
@@ -14,29 +12,6 @@ END_STATUS = {
 }
 
 
-@dataclass(frozen=True)
-class MetricRow:
-    """One sparkline row: which series, its label and how to format its current value."""
-
-    key: str
-    label: str
-    kind: str  # value, percent, lr, rate
-
-
-# train loss: the last ended epoch's mean (its record's train_loss); step loss: the latest logged step's.
-CLASSIFICATION_ROWS = (
-    MetricRow("train_loss", "train loss", "value"), MetricRow("val_loss", "val loss", "value"),
-    MetricRow("train_acc", "train acc", "percent"), MetricRow("val_acc", "val acc", "percent"),
-    MetricRow("lr", "learn rate", "lr"), MetricRow("samples_per_s", "samples/s", "rate"),
-    MetricRow("grad_norm", "grad norm", "value"), MetricRow("step_loss", "step loss", "value"),
-)
-REGRESSION_ROWS = (
-    MetricRow("train_loss", "train loss", "value"), MetricRow("val_loss", "val loss", "value"),
-    MetricRow("val_mae", "val MAE", "value"), MetricRow("val_r2", "val R²", "value"),
-    MetricRow("lr", "learn rate", "lr"), MetricRow("samples_per_s", "samples/s", "rate"),
-    MetricRow("grad_norm", "grad norm", "value"), MetricRow("step_loss", "step loss", "value"),
-)
-FORMATTERS = {"value": fmt_value, "percent": fmt_percent, "lr": fmt_lr, "rate": fmt_rate}
 
 
 def started_line(event: RunStarted) -> str:

@@ -20,6 +20,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer
 
+from nntui.metrics import metric
 from nntui.tui.charts.chart import LineChart, SparkRow
 from nntui.tui.charts.smoothing import DEFAULT_WEIGHT
 from nntui.tui.charts.specs import (
@@ -34,15 +35,13 @@ from nntui.tui.charts.specs import (
     charts_for,
     signature,
 )
-from nntui.tui.formatting import fmt_lr, fmt_rate, fmt_value
 from nntui.tui.state import MonitorState
 
 FULL_MIN_HEIGHT = 30  # rows of the pane from which every metric gets a full chart
 WIDE_MIN_WIDTH = 150  # columns from which the charts are laid out three across
 WINDOW_POINTS = 200  # "last N": the full-screen chart's window, in plotted points
 REDRAW_INTERVAL_S = 0.5  # a chart whose data grew is drawn again at most this often (CPU budget)
-SPARK_FORMAT = {"lr": ("learn rate", fmt_lr, True), "rate": ("samples/s", fmt_rate, False),
-                "norm": ("grad norm", fmt_value, False)}
+LOG_SPARKS = ("lr",)  # sparklines drawn on a log scale (the LR spans decades)
 
 
 class ChartsPane(Widget):
@@ -122,8 +121,8 @@ class ChartsPane(Widget):
         if self._signatures.get(key) == (series.version, state.lr):
             return
         self._signatures[key] = (series.version, state.lr)
-        label, formatter, log = SPARK_FORMAT[chart.chart_id]
-        self._sparks[chart.chart_id].set_values(label, formatter(state.latest(series_key)), series.values(), log)
+        self._sparks[chart.chart_id].set_values(metric(series_key).label, state.latest_text(series_key),
+                                                series.values(), chart.chart_id in LOG_SPARKS)
 
     def _refresh_all(self) -> None:
         if self._state is not None:

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from nntui.tui.charts.canvas import ChartSpec, Line
 from nntui.tui.charts.scales import scale_for
 from nntui.tui.charts.smoothing import debiased_ema
-from nntui.tui.formatting import fmt_value
+from nntui.tui.formatting import FORMATTERS, fmt_value
 from nntui.tui.state import MonitorState
-from nntui.tui.state_text import FORMATTERS
 
 X_MODES = ("step", "epoch", "time")
 Best = tuple[str, int, float, int]  # series key, step, value, epoch
