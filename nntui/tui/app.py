@@ -74,7 +74,7 @@ class NntuiApp(App[int]):
             assert self.config is not None  # checked by create_app
             self.start_run(self.config, name=self.run_name, fork_args=self.fork_args)
         elif self.mode == "runs":
-            self.open_runs()
+            self.action_open_runs()
         else:
             assert self.run_dir is not None  # checked by create_app
             self.push_screen(self.watch_screen(self.run_dir, self.mode))
@@ -91,7 +91,7 @@ class NntuiApp(App[int]):
             self.monitor = screen_class(run_dir, mode)
         return self.monitor
 
-    def open_runs(self) -> None:
+    def action_open_runs(self) -> None:
         """Show the runs screen (`nntui runs`, `r` on the setup screen): the one the app has is
         brought back (the screens above it closed), else a new one goes on top."""
         from nntui.tui.runs_screen import RunsScreen

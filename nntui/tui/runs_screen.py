@@ -5,6 +5,7 @@ a summary of each; `enter` opens a run's monitor, `escape` there comes back here
 from __future__ import annotations
 
 from pathlib import Path
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
