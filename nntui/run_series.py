@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nntui.engine.events import EpochEnded, RunEnded, RunStarted, from_record, to_record
-from nntui.records import METRICS, scan_appended
-from nntui.runs import config_of_run, run_status
+from nntui.engine.events import RunEnded, RunStarted, from_record, to_record
+from nntui.records import METRICS, as_float, scan_appended
+from nntui.runs import CONFIG, run_status
 
 SCANNED_EVENTS = ("start", "epoch", "end")
 TASKS = ("classification", "regression")
@@ -48,15 +48,32 @@ class _Progress:
     task: str | None = None  # from config.toml, once read
 
     def add(self, record: dict[str, Any]) -> None:
-        """One record of the file, decoded by its event type (an unusable one is skipped)."""
+        """One record of the file (an unusable one is skipped). Start and end records are
+        decoded by their event type; epoch records, the many, only have their floats decoded."""
+        if record.get("event") == "epoch":
+            if _whole(record.get("epoch")) and _whole(record.get("step")):
+                self.epochs.append(_floats_decoded(record))
+            return
         event = from_record(record)
         if isinstance(event, RunStarted):
             self.starts.append(to_record(event))
             self.end = None  # a resumed session: the run goes on
-        elif isinstance(event, EpochEnded):
-            self.epochs.append(to_record(event))
         elif isinstance(event, RunEnded):
             self.end = to_record(event)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _floats_decoded(record: dict[str, Any]) -> dict[str, Any]:
+    """The record (changed in place) with "NaN", "Infinity" and "-Infinity" as floats, nested ones too."""
+    for key, value in record.items():
+        if isinstance(value, str):
+            record[key] = as_float(value, value)  # another string stays as it is
+        elif isinstance(value, dict):
+            _floats_decoded(value)
+    return record
 
 
 class SeriesCache:
@@ -99,14 +116,23 @@ class SeriesCache:
 def _task(run_dir: Path, progress: _Progress) -> str:
     """The run's task from its config.toml (read once); the start record's while it cannot be read."""
     if progress.task is None:
-        from nntui.config import ConfigError
-
-        try:
-            progress.task = config_of_run(run_dir).task
-        except ConfigError:
-            task = progress.starts[-1].get("task") if progress.starts else None
-            return task if task in TASKS else TASKS[0]
+        progress.task = _configured_task(run_dir)
+    if progress.task is None:
+        task = progress.starts[-1].get("task") if progress.starts else None
+        return task if task in TASKS else TASKS[0]
     return progress.task
+
+
+def _configured_task(run_dir: Path) -> str | None:
+    """The `task` of config.toml (None when it cannot be read). Only the TOML is read: validating
+    the whole configuration of 200 runs would take most of the time the runs screen has to open."""
+    from nntui.config import tomllib  # tomli on Python 3.10
+
+    try:
+        task = tomllib.loads((run_dir / CONFIG).read_text(encoding="utf-8")).get("task")
+    except (OSError, ValueError):  # missing, unreadable, not TOML (TOMLDecodeError is a ValueError)
+        return None
+    return task if task in TASKS else None
 
 
 def _forked_from(starts: list[dict[str, Any]]) -> tuple[str, int] | None:

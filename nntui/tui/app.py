@@ -35,8 +35,8 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # to the app: leave it (128 + N)
 class NntuiApp(App[int]):
     """Setup screen and monitor. The return value is the exit code for the CLI."""
 
-    CSS_PATH = ["nntui.tcss", "setup.tcss", "monitor.tcss", "charts/charts.tcss", "gradpane.tcss", "system_pane.tcss",
-                "runs_screen.tcss"]
+    CSS_PATH = ["nntui.tcss", "setup.tcss", "monitor.tcss", "charts/charts.tcss", "charts/overlay.tcss", "gradpane.tcss",
+                "system_pane.tcss", "runs_screen.tcss"]
     TITLE = "nntui"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
