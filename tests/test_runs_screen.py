@@ -24,7 +24,7 @@ from nntui.cli.runs import runs_view
 from nntui.fs import RunDir
 from nntui.tui import runs_screen_rows
 from nntui.tui.app import create_app
-from nntui.tui.charts.overlay import OverlayCharts
+from nntui.tui.charts.overlay import OverlayCharts, OverlayLegend
 from nntui.tui.runs_screen import SELECTED_MARK, RunMonitorScreen, RunsScreen
 from nntui.tui.runs_screen_rows import RunsRows
 from nntui.tui.setup import SetupScreen
@@ -163,6 +163,9 @@ async def test_space_selects_runs_overlays_them_and_diffs_only_what_differs(runs
         assert table.get_row("sgd")[0] == table.get_row("adam")[0] == SELECTED_MARK
         assert table.get_row("diabetes")[0] == ""
         assert [run.name for run in overlay.runs] == ["sgd", "adam"]  # in selection order
+        legend = overlay.query_one(OverlayLegend)
+        assert [text for text, _ in legend.entries] == ["sgd", "adam"]
+        assert len({slot for _, slot in legend.entries}) == 2  # a colour each
         text = diff_text(screen)
         settings = text.split("\n\n")[0]
         assert "optim.name" in settings and "optim.lr" in settings and "1e-05" in settings
@@ -174,7 +177,7 @@ async def test_space_selects_runs_overlays_them_and_diffs_only_what_differs(runs
         await pilot.press("space")  # unselected
         await pilot.pause()
         assert screen.selected == ["adam"] and table.get_row("sgd")[0] == ""
-        assert [run.name for run in overlay.runs] == ["adam"]
+        assert [text for text, _ in legend.entries] == ["adam"]
         assert "select another run to compare with" in diff_text(screen)
 
 
@@ -241,23 +244,30 @@ async def test_a_run_that_grows_is_updated_and_a_new_run_appears(runs_root):
         lines = metrics.read_text().splitlines()
         last_epoch = json.loads(next(line for line in reversed(lines) if '"event":"epoch"' in line))
         grown = {**last_epoch, "epoch": last_epoch["epoch"] + 1, "step": last_epoch["step"] + 1}
-        metrics.write_text("\n".join([*[line for line in lines if '"event":"end"' not in line],
-                                      json.dumps(grown)]) + "\n")
+        with open(metrics, "a") as out:  # as a run appends (an end record before it: a resumed run's)
+            out.write(json.dumps(grown) + "\n")
+        await wait_until(pilot, lambda: table.get_row("adam")[epochs_column] == str(before + 1), 10, "the epoch")
         copy_run("digits-mlp-complete", runs_root, "newcomer")
         await wait_until(pilot, lambda: "newcomer" in shown_names(screen), 10, "the new run listed")
-        assert int(table.get_row("adam")[epochs_column]) == before + 1
+        assert table.get_row("adam")[epochs_column] == str(before + 1)
 
 
-def test_refresh_reads_again_only_the_runs_whose_files_changed(runs_root, monkeypatch):
+def test_refresh_reads_only_what_was_appended_to_the_runs_that_changed(runs_root, monkeypatch):
     rows = RunsRows(runs_root)
     rows.load()
-    read = []
-    real_run_info = runs_screen_rows.run_info
-    monkeypatch.setattr(runs_screen_rows, "run_info", lambda path: read.append(path.name) or real_run_info(path))
-    assert rows.refresh() == set() and read == []
-    with open(runs_root / "sgd" / "metrics.jsonl", "a") as out:
-        out.write('{"event":"system","cpu_percent":1.0,"rss_bytes":1,"time":1}\n')
-    assert rows.refresh() == {"sgd"} and read == ["sgd"]
+    reads = []
+    real_scan = runs_screen_rows.scan_appended
+    monkeypatch.setattr(runs_screen_rows, "scan_appended",
+                        lambda path, events, start: reads.append((path.parent.name, start)) or real_scan(path, events, start))
+    assert rows.refresh() == set() and reads == []
+    metrics = runs_root / "sgd" / "metrics.jsonl"
+    size = metrics.stat().st_size
+    epochs = rows.rows["sgd"].info.epochs
+    last_epoch = json.loads(next(line for line in reversed(metrics.read_text().splitlines()) if '"event":"epoch"' in line))
+    with open(metrics, "a") as out:
+        out.write(json.dumps({**last_epoch, "epoch": last_epoch["epoch"] + 1}) + "\n")
+    assert rows.refresh() == {"sgd"} and reads == [("sgd", size)]  # from where the last read ended
+    assert rows.rows["sgd"].info.epochs == epochs + 1
 
 
 def test_a_running_run_whose_process_is_gone_is_read_again(runs_root):

@@ -149,10 +149,26 @@ class RunsScreen(Screen[None]):
         changed = self.rows.refresh()
         if not changed:
             return
+        was_selected = set(self.selected)
         self.selected = [name for name in self.selected if name in self.rows.rows]
-        self.fill_table()
-        if changed & set(self.selected):
+        if not self._update_cells(changed):
+            self.fill_table()
+        if changed & was_selected:
             self.show_selected()
+
+    def _update_cells(self, names: set[str]) -> bool:
+        """Update the cells of the rows `names` in place (a live run's epochs, best, status): False,
+        and nothing done, when the table must be filled again (other columns, rows or order)."""
+        table = self.table
+        visible = self.rows.visible(self.filter_text, self.sort_by, self.descending)
+        if self.rows.columns != self._columns or [row.key.value for row in table.ordered_rows] != [
+                row.name for row in visible]:
+            return False
+        for row in visible:
+            if row.name in names:
+                for (key, _), text in zip(self._columns, self.rows.cells(row)):
+                    table.update_cell(row.name, key, text, update_width=True)
+        return True
 
     # ------------------------------------------------------------------ selection and panes
 

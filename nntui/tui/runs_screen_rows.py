@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 from nntui.compare import MISSING, differing_keys, format_setting, read_settings
 from nntui.fs import RunDir
-from nntui.records import METRICS
-from nntui.runs import RunInfo, pid_alive, run_dirs, run_info, run_pid
+from nntui.records import METRICS, last_record, scan_appended
+from nntui.runs import RunInfo, info_of_records, pid_alive, run_dirs, run_pid
 from nntui.tui.formatting import fmt_duration
 
 # (column key, header): the fixed columns, then one per differing setting (its dotted key)
@@ -37,12 +37,40 @@ def _signature(run_dir: Path) -> Signature:
 
 
 @dataclass
+class RecordsRead:
+    """How far a run's metrics.jsonl has been read, and its `start` and `epoch` records so far."""
+
+    identity: tuple[int, int] = (0, 0)  # (device, inode): a file written anew is read from the start
+    offset: int = 0  # where the first line not read yet starts
+    starts: list[dict[str, Any]] = field(default_factory=list)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_appended(run_dir: Path, read: RecordsRead | None) -> RecordsRead:
+    """`read` brought up to date with what was appended to the file since (all of it the first
+    time, or when the file was replaced or cut)."""
+    path = run_dir / METRICS
+    try:
+        info = os.stat(path)
+    except OSError:  # gone, or another user's private run
+        return RecordsRead()
+    identity = (info.st_dev, info.st_ino)
+    if read is None or read.identity != identity or info.st_size < read.offset:
+        read = RecordsRead(identity)
+    records, read.offset = scan_appended(path, ("start", "epoch"), read.offset)
+    for record in records:
+        (read.starts if record.get("event") == "start" else read.epochs).append(record)
+    return read
+
+
+@dataclass
 class RunRow:
-    """A run as the table knows it: its `nntui runs` line, its settings and when they were read."""
+    """A run as the table knows it: its `nntui runs` line, its settings and what was read of it."""
 
     info: RunInfo
     settings: dict[str, Any]
     signature: Signature
+    read: RecordsRead
     checked_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -54,9 +82,14 @@ class RunRow:
         return self.info.status == "running"
 
 
-def read_row(run_dir: Path) -> RunRow:
+def read_row(run_dir: Path, previous: RunRow | None = None) -> RunRow:
+    """The row of a run; with its `previous` row, only the bytes appended since are read, and
+    its config.toml again only if it changed."""
     signature = _signature(run_dir)  # before reading: a write meanwhile is seen at the next refresh
-    return RunRow(run_info(run_dir), read_settings(run_dir), signature)
+    read = read_appended(run_dir, previous.read if previous else None)
+    same_config = previous is not None and previous.signature[2] == signature[2]
+    settings = previous.settings if same_config and previous else read_settings(run_dir)
+    return RunRow(info_of_records(run_dir, read.starts, read.epochs, last_record(run_dir)), settings, signature, read)
 
 
 class RunsRows:
@@ -87,7 +120,7 @@ class RunsRows:
                 row.checked_at = now
                 stale = not pid_alive(run_pid(row.info.path))
             if stale:
-                self.rows[name] = read_row(row.info.path)
+                self.rows[name] = read_row(row.info.path, row)
                 changed.add(name)
         if changed:
             self._update_keys()
