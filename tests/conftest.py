@@ -13,6 +13,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In-process trainers get one intra-op thread, as `nntui run` gives small MLPs on a CPU
+    (runner.limit_cpu_threads): with two, a busy 2-core machine ran them five times slower."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240,
             stdout_path: Path | None = None) -> subprocess.CompletedProcess:
     """`python -m nntui ARGS` in a subprocess, stdout redirected to a file as in a batch job."""

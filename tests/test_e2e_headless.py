@@ -272,6 +272,7 @@ def test_small_cpu_mlps_train_on_one_thread(monkeypatch):
         monkeypatch.setenv("OMP_NUM_THREADS", "2")
         assert not limit_cpu_threads(cfg, cpu, 17_226)  # the user said how many
         monkeypatch.delenv("OMP_NUM_THREADS")
+        torch.set_num_threads(2)  # the suite runs on one (conftest): start from two
         assert limit_cpu_threads(cfg, cpu, 17_226) and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
