@@ -181,6 +181,7 @@ class RunsScreen(Screen[None]):
         self.query_one("#runs-diff", Static).update(pane)
 
     def action_toggle_selected(self) -> None:
+        """Select the highlighted run (or unselect it), then move on to the next one."""
         name = self.highlighted()
         if name is None:
             return
@@ -201,6 +202,7 @@ class RunsScreen(Screen[None]):
     # ------------------------------------------------------------------ filter and sort
 
     def action_filter(self) -> None:
+        """Show the filter field and type into it (the table follows each keystroke)."""
         self.add_class("-filtering")
         self.query_one("#runs-filter", Input).focus()
 
@@ -232,6 +234,7 @@ class RunsScreen(Screen[None]):
         self.fill_table()
 
     def action_sort_next(self) -> None:
+        """Sort by the next column, after the last one newest first again."""
         keys = [None, *(key for key, _ in self.rows.columns)]
         following = keys[(keys.index(self.sort_by) + 1) % len(keys)] if self.sort_by in keys else None
         self.sort(following)
