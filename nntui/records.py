@@ -218,6 +218,27 @@ def scan_records(path: Path, events: Iterable[str]) -> Iterator[dict[str, Any]]:
         return
 
 
+def scan_appended(path: Path, events: Iterable[str], start: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """The records of `events` in the complete lines of the file at `path` from byte `start` (a
+    line start), found as `scan_records` finds them, and the byte where the first line not read
+    starts: a line still being written is left for the next call (give it that byte)."""
+    wanted = tuple(events)
+    pattern = _event_line(wanted)
+    records: list[dict[str, Any]] = []
+    try:
+        with open(path, "rb") as handle:
+            searchable = _event_first(handle, start)
+            for buffer, begin, end in _spans(handle, start, None):
+                if searchable:
+                    records.extend(_records_of(match.group(1) for match in pattern.finditer(buffer, begin, end)))
+                else:
+                    records.extend(r for r in parse_lines(buffer[begin + 1:end]) if r.get("event") in wanted)
+                start += end - begin - 1
+    except OSError:  # missing, or another user's private run
+        pass
+    return records, start
+
+
 class RecordTail:
     """Reads the records appended to a `metrics.jsonl` since the last poll.
 

@@ -207,7 +207,13 @@ def run_info(run_dir: Path) -> RunInfo:
     epochs: list[dict[str, Any]] = []
     for record in scan_records(Path(run_dir) / METRICS, ("start", "epoch")):
         (starts if record.get("event") == "start" else epochs).append(record)
-    last = last_record(run_dir)
+    return info_of_records(run_dir, starts, epochs, last_record(run_dir))
+
+
+def info_of_records(run_dir: Path, starts: list[dict[str, Any]], epochs: list[dict[str, Any]],
+                    last: dict[str, Any] | None) -> RunInfo:
+    """`run_info` from the run's `start` and `epoch` records and its last record, read already
+    (the runs screen reads only what a live run appended since)."""
     end = last if last is not None and last.get("event") == "end" else None
     preset = str(starts[0].get("preset", "?")) if starts else "?"
     status = run_status(run_dir, starts, end)

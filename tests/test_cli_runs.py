@@ -106,8 +106,8 @@ def test_runs_plain_and_json_together_is_one_line_of_usage_error(runs_root):
     assert result.stdout == "" and result.stderr == "nntui: --plain and --json: pick one\n"
 
 
-def test_runs_help_says_the_table_is_printed_on_a_terminal_for_now():
+def test_runs_help_says_a_terminal_gets_the_runs_screen():
     result = cli.invoke(app, ["runs", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "--plain" in result.stdout and "--json" in result.stdout
-    assert "on a terminal too" in " ".join(result.stdout.split())
+    assert "on a terminal, the runs screen" in " ".join(result.stdout.split())

@@ -33,29 +33,45 @@ def format_duration(seconds: Optional[float]) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
+def runs_view(plain: bool, as_json: bool, stdout_is_terminal: bool) -> str:
+    """What `nntui runs` shows: "json" with --json, "table" with --plain or when stdout is not a
+    terminal (piped, redirected), else "screen" (the runs screen)."""
+    if as_json:
+        return "json"
+    return "table" if plain or not stdout_is_terminal else "screen"
+
+
 @app.command("runs")
 def runs_command(
     runs_dir: RunsDirOption = None,
     all_users: Annotated[bool, typer.Option("--all", help="Other users' runs too.")] = False,
-    plain: Annotated[bool, typer.Option("--plain", help="The table (for now also what a terminal shows).")] = False,
+    plain: Annotated[bool, typer.Option("--plain", help="The table, also on a terminal.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run and line, for scripts: "
                                           "name, path, preset, status, epochs, best, monitor, wall_s.")] = False,
 ) -> None:
-    """List runs, newest first: name, preset, status, epochs, best monitored value, wall time.
-
-    The table is printed with or without --plain, on a terminal too (the runs screen is to come).
+    """The runs: on a terminal, the runs screen (filter, sort, select runs to overlay their curves
+    and diff their settings; enter opens a run's monitor). Piped or with --plain, a table, newest
+    first: name, preset, status, epochs, best monitored value, wall time.
 
     --json prints one JSON object per run and line instead (NaN and infinities as in metrics.jsonl).
     """
+    import sys
+
     from nntui.paths import runs_dir as resolve_runs
     from nntui.runs import list_runs
 
     if plain and as_json:
         fail("--plain and --json: pick one")
+    view = runs_view(plain, as_json, sys.stdout.isatty())
+    if view == "screen":
+        from nntui.tui.app import create_app
+
+        result = create_app(mode="runs", runs_dir=resolve_runs(runs_dir), all_users=all_users).run()
+        raise typer.Exit(result if isinstance(result, int) else 0)
     infos = list_runs(runs_dir, all_users=all_users)
     if not infos:
         typer.echo(f"no runs under {resolve_runs(runs_dir)}", err=as_json)
-    elif as_json:
+    elif view == "json":
         _print_json_lines(infos)
     else:
         _print_table(infos)

@@ -27,7 +27,7 @@ from nntui.tui.terminal import TerminalWatch, exit_process_soon, tty_fds
 if TYPE_CHECKING:
     from nntui.config import RunConfig
 
-Mode = Literal["setup", "run", "attach", "show"]
+Mode = Literal["setup", "run", "attach", "show", "runs"]
 HANGUP_CODE = 128 + signal.SIGHUP
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # to the app: leave it (128 + N); the run goes on
 
@@ -35,14 +35,15 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # to the app: leave it (128 + N)
 class NntuiApp(App[int]):
     """Setup screen and monitor. The return value is the exit code for the CLI."""
 
-    CSS_PATH = ["nntui.tcss", "setup.tcss", "monitor.tcss", "charts/charts.tcss", "gradpane.tcss", "system_pane.tcss"]
+    CSS_PATH = ["nntui.tcss", "setup.tcss", "monitor.tcss", "charts/charts.tcss", "charts/overlay.tcss", "gradpane.tcss",
+                "system_pane.tcss", "runs_screen.tcss"]
     TITLE = "nntui"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
     def __init__(self, *, mode: Mode, runs_dir: Path, data_dir: Path | None = None,
                  config: "RunConfig | None" = None, run_dir: Path | None = None,
                  run_name: str | None = None, resume_dir: Path | None = None,
-                 resume_args: Sequence[str] = (), fork_args: Sequence[str] = ()) -> None:
+                 resume_args: Sequence[str] = (), fork_args: Sequence[str] = (), all_users: bool = False) -> None:
         super().__init__()
         self.mode = mode
         self.runs_dir = Path(runs_dir)
@@ -53,6 +54,7 @@ class NntuiApp(App[int]):
         self.resume_dir = Path(resume_dir) if resume_dir else None
         self.resume_args = list(resume_args)
         self.fork_args = list(fork_args)  # a new run of `config` forked from a checkpoint (launcher.ChildRun)
+        self.all_users = all_users  # the runs screen lists other users' runs too
         self.child: ChildRun | None = None
         self.monitor: MonitorScreen | None = None
         self.terminal_lost = False
@@ -71,18 +73,35 @@ class NntuiApp(App[int]):
         elif self.mode == "run":
             assert self.config is not None  # checked by create_app
             self.start_run(self.config, name=self.run_name, fork_args=self.fork_args)
+        elif self.mode == "runs":
+            self.action_open_runs()
         else:
-            self.push_screen(self._watch_screen())
+            assert self.run_dir is not None  # checked by create_app
+            self.push_screen(self.watch_screen(self.run_dir, self.mode))
 
-    def _watch_screen(self) -> MonitorScreen:
-        assert self.run_dir is not None  # checked by create_app
-        if self.mode == "attach" and not is_live(self.run_dir):
-            note = f"run {self.run_dir.name} is not running: showing it read-only"
+    def watch_screen(self, run_dir: Path, mode: Literal["attach", "show"],
+                     screen_class: type[MonitorScreen] = MonitorScreen) -> MonitorScreen:
+        """The monitor over a run of another process: attached (with controls) while it is
+        live, read-only otherwise (saying so when it was to be attached)."""
+        if mode == "attach" and not is_live(run_dir):
+            note = f"run {run_dir.name} is not running: showing it read-only"
             self.notify(note, title="attach")
-            self.monitor = MonitorScreen(self.run_dir, "show", note=note)
+            self.monitor = screen_class(run_dir, "show", note=note)
         else:
-            self.monitor = MonitorScreen(self.run_dir, "show" if self.mode == "show" else "attach")
+            self.monitor = screen_class(run_dir, mode)
         return self.monitor
+
+    def action_open_runs(self) -> None:
+        """Show the runs screen (`nntui runs`, `r` on the setup screen): the one the app has is
+        brought back (the screens above it closed), else a new one goes on top."""
+        from nntui.tui.runs_screen import RunsScreen
+
+        runs = next((screen for screen in self.screen_stack if isinstance(screen, RunsScreen)), None)
+        if runs is None:
+            self.push_screen(RunsScreen(self.runs_dir, self.all_users))
+            return
+        while self.screen is not runs:
+            self.pop_screen()
 
     def start_run(self, config: "RunConfig", name: str | None = None, fork_args: Sequence[str] = ()) -> None:
         """Launch the headless runner as a child process and monitor it (a fork with `fork_args`)."""
@@ -246,13 +265,15 @@ def shown_path(path: Path) -> str:
 def create_app(*, mode: Mode, runs_dir: Path, data_dir: Path | None = None,
                config: "RunConfig | None" = None, run_dir: Path | None = None,
                run_name: str | None = None, resume_dir: Path | None = None,
-               resume_args: Sequence[str] = (), fork_args: Sequence[str] = ()) -> NntuiApp:
+               resume_args: Sequence[str] = (), fork_args: Sequence[str] = (), all_users: bool = False) -> NntuiApp:
     """The app in one of its modes: "setup" (pick and start), "run" (launch `config` and monitor
     it; or, with `resume_dir`, resume that run with `resume_args` (see
     `launcher.resume_options`) and monitor it, old records first; `fork_args` make the new run
     a fork, see `launcher.ChildRun`), "attach" (monitor a run of
-    another process, with controls) or "show" (read-only)."""
-    if mode not in ("setup", "run", "attach", "show"):
+    another process, with controls), "show" (read-only) or "runs" (the runs screen over
+    `runs_dir`, other users' runs too with `all_users`: compare, overlay, diff; `enter` opens
+    a run's monitor)."""
+    if mode not in ("setup", "run", "attach", "show", "runs"):
         raise ValueError(f"unknown mode {mode!r}")
     if mode == "run" and config is None and resume_dir is None:
         raise ValueError("create_app(mode='run') needs a config or a resume_dir")
@@ -262,4 +283,4 @@ def create_app(*, mode: Mode, runs_dir: Path, data_dir: Path | None = None,
         raise ValueError(f"create_app(mode={mode!r}) needs a run_dir")
     return NntuiApp(mode=mode, runs_dir=runs_dir, data_dir=data_dir, config=config,
                     run_dir=run_dir, run_name=run_name, resume_dir=resume_dir, resume_args=resume_args,
-                    fork_args=fork_args)
+                    fork_args=fork_args, all_users=all_users)

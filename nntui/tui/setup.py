@@ -71,6 +71,7 @@ class SetupScreen(Screen[None]):
         Binding("enter", "start", "Start"),
         Binding("escape", "focus_presets", "Presets"),
         Binding("ctrl+r", "reset_preset", "Undo edits"),
+        Binding("r", "app.open_runs", "Runs"),  # the runs screen (compare, overlay, diff)
         Binding("ctrl+q", "app.quit", "Quit", priority=True),
     ]
 

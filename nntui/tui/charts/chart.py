@@ -24,6 +24,7 @@ class LineChart(Widget, can_focus=True):
     """A line chart with axes; `set_spec` gives it new data. Focus it and press enter (or click
     it) to see it full screen. Colours come from the component classes in charts.tcss."""
 
+    STYLE_KEYS: tuple[str, ...] = STYLE_KEYS  # a subclass with more series styles extends both
     COMPONENT_CLASSES = {f"chart--{key}" for key in STYLE_KEYS}
 
     class Picked(Message):
@@ -83,7 +84,7 @@ class LineChart(Widget, can_focus=True):
     def _styles(self) -> dict[str, Style]:
         if self._style_cache is None:
             base = self.rich_style
-            styles = {key: base + self.get_component_rich_style(f"chart--{key}", partial=True) for key in STYLE_KEYS}
+            styles = {key: base + self.get_component_rich_style(f"chart--{key}", partial=True) for key in self.STYLE_KEYS}
             styles[""] = base
             self._style_cache = styles
         return self._style_cache
