@@ -8,14 +8,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import records, run_cli
+from conftest import count_records, finish_cli, records, run_cli, start_cli, wait_until
 from typer.testing import CliRunner
 
 from nntui import runner
+from nntui.channel import send_command
 from nntui.cli import app
 from nntui.config import load_config
 from nntui.engine.control import Command, Controls
-from nntui.engine.events import EpochEnded, StepLogged
+from nntui.engine.events import ControlApplied, EpochEnded, StepLogged
 from nntui.engine.replay import RecordedCommand, ReplayControls, plan_from_records
 from nntui.runner import RunRequest, run_headless
 
@@ -23,11 +24,14 @@ TIME_LIKE = {"time", "wall_s", "epoch_s", "samples_per_s", "paused_s", "message"
              "replayed_from", "path"}
 
 
-def steered_run(run_dir: Path, data_dir: Path, steer: dict, epochs: int = 3) -> None:
+def steered_run(run_dir: Path, data_dir: Path, steer: dict, epochs: int = 3, sets: tuple[str, ...] = (),
+                on_divergence: str = "stop") -> None:
     """A digits-mlp run in this process whose commands come at known steps: `steer` maps an event
-    (("step", N) after step N is logged, ("epoch", E) after epoch E's record) to the commands
-    submitted then, as `nntui ctl` would; the trainer obeys them before its next batch."""
-    cfg = load_config("digits-mlp", [f"train.epochs={epochs}", "train.log_interval_s=0", "train.log_every=1"])
+    (("step", N) after step N is logged, ("epoch", E) after epoch E's record, ("diverged",) after
+    a divergence paused the run) to the commands submitted then, as `nntui ctl` would; the trainer
+    obeys them before its next batch (or in its pause)."""
+    cfg = load_config("digits-mlp", [f"train.epochs={epochs}", "train.log_interval_s=0", "train.log_every=1",
+                                     *sets])
     made: list[Controls] = []
 
     class Recorded(Controls):
@@ -37,13 +41,14 @@ def steered_run(run_dir: Path, data_dir: Path, steer: dict, epochs: int = 3) -> 
 
     def console(event) -> None:
         key = ("step", event.step) if isinstance(event, StepLogged) else \
-            ("epoch", event.epoch) if isinstance(event, EpochEnded) else None
+            ("epoch", event.epoch) if isinstance(event, EpochEnded) else \
+            ("diverged",) if isinstance(event, ControlApplied) and event.source == "divergence" else None
         for action, value in steer.get(key, ()):
             made[0].submit(Command(action, value, "ctl"))
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runner, "Controls", Recorded)
-        code = run_headless(RunRequest(cfg, run_dir, data_dir, console=console))
+        code = run_headless(RunRequest(cfg, run_dir, data_dir, console=console, on_divergence=on_divergence))
     assert code == 0
 
 
@@ -51,8 +56,15 @@ def without_time(recs: list[dict], event: str) -> list[dict]:
     return [{k: v for k, v in record.items() if k not in TIME_LIKE} for record in recs if record["event"] == event]
 
 
-def replay(original: Path, cwd: Path, name: str, *more: str):
-    return run_cli("run", "--replay", str(original), "--headless", "--name", name, *more, cwd=cwd)
+def replay(original: Path, name: str, subprocess: bool = False):
+    """`nntui run --replay ORIGINAL --headless --name NAME` next to the original: in a subprocess,
+    or (faster: torch is imported already) in this process; (exit code, stderr)."""
+    args = ["run", "--replay", str(original), "--headless", "--name", name, "--runs-dir", str(original.parent)]
+    if subprocess:
+        done = run_cli(*args, cwd=original.parent.parent)
+        return done.returncode, done.stderr
+    result = CliRunner().invoke(app, args, env={"NNTUI_DATA_DIR": str(original.parent.parent / "data")})
+    return result.exit_code, result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +76,8 @@ def steered(tmp_path_factory) -> Path:
     steer = {("step", 10): [("lr", 0.004)], ("step", 20): [("checkpoint", None)],
              ("epoch", 1): [("lr", 0.0005)]}
     steered_run(original, root / "data", steer)
-    done = replay(original, root, "again")
-    assert done.returncode == 0, done.stderr
+    code, stderr = replay(original, "again", subprocess=True)
+    assert code == 0, stderr
     return original
 
 
@@ -94,26 +106,80 @@ def test_the_replays_start_record_names_the_original(steered):
     assert (steered.parent / "again" / "config.toml").read_text() == (steered / "config.toml").read_text()
 
 
-def test_a_stopped_run_replays_to_stopped_at_the_same_step(tmp_path):
+@pytest.mark.parametrize("when, reason", [
+    (("step", 50), "stop requested ({}) at step 50"),
+    (("epoch", 2), "stop requested ({}) during the test pass"),  # after the last epoch: in the test pass
+])
+def test_a_stopped_run_replays_to_stopped_at_the_same_step(tmp_path, when, reason):
     original = tmp_path / "runs" / "stopped"
-    steered_run(original, tmp_path / "data", {("step", 50): [("lr", 0.01), ("stop", None)]})
-    done = replay(original, tmp_path, "stopped-again")
-    assert done.returncode == 0, done.stderr
+    steered_run(original, tmp_path / "data", {when: [("lr", 0.01), ("stop", None)]}, epochs=2)
+    step = 50 if when[0] == "step" else 2 * records(original)[0]["steps_per_epoch"]
+    code, stderr = replay(original, "stopped-again")
+    assert code == 0, stderr
     again = tmp_path / "runs" / "stopped-again"
     ends = [without_time(records(run_dir), "end")[-1] for run_dir in (original, again)]
-    assert ends[0]["status"] == "stopped" and ends[0]["step"] == 50
+    assert ends[0]["status"] == "stopped" and ends[0]["step"] == step
     reasons = [end.pop("reason") for end in ends]
-    assert reasons == ["stop requested (ctl) at step 50", "stop requested (replay) at step 50"]
+    assert reasons == [reason.format("ctl"), reason.format("replay")]
     assert ends[1] == ends[0]
     assert without_time(records(again), "epoch") == without_time(records(original), "epoch")
+    controls = [[(r["step"], r["action"]) for r in records(run_dir) if r["event"] == "control"]
+                for run_dir in (original, again)]
+    assert controls[1] == controls[0]
+
+
+def test_a_run_steered_over_its_channel_while_paused_replays_equal(tmp_path):
+    """`nntui ctl` as a user would: pause, lr, checkpoint, resume; later pause, lr, resume; stop.
+    The pauses are left out of the replay; the rest comes at the same steps."""
+    proc = start_cli("run", "digits-mlp", "--headless", "--epochs", "500", "--set", "train.log_interval_s=0",
+                     "--set", "train.log_every=1", "--name", "by-hand", cwd=tmp_path)
+    run_dir = tmp_path / "runs" / "by-hand"
+    try:
+        wait_until(lambda: (run_dir / "control" / "pid").is_file() or proc.poll() is not None, what="the channel")
+        for action, value in [("pause", None), ("lr", 0.003), ("checkpoint", None), ("resume", None)]:
+            assert send_command(run_dir, action, value).ok
+        paused_at = [r["step"] for r in records(run_dir) if r["event"] == "control"][0]
+        wait_until(lambda: count_records(run_dir, "step") > paused_at + 30, what="steps after the resume")
+        for action, value in [("pause", None), ("lr", 0.0007), ("resume", None), ("stop", None)]:
+            assert send_command(run_dir, action, value).ok
+    finally:
+        original = finish_cli(proc)
+    assert original.returncode == 0, original.stderr
+    code, stderr = replay(run_dir, "by-hand-again")
+    assert code == 0, stderr
+    again = tmp_path / "runs" / "by-hand-again"
+    recorded = [(r["step"], r["action"]) for r in records(run_dir) if r["event"] == "control"]
+    assert [action for _, action in recorded] == ["pause", "lr", "checkpoint", "resume", "pause", "lr", "resume",
+                                                  "stop"]
+    assert recorded[1][0] < recorded[5][0]
+    assert [(r["step"], r["action"]) for r in records(again) if r["event"] == "control"] == \
+        [item for item in recorded if item[1] not in ("pause", "resume")]
+    assert without_time(records(again), "epoch") == without_time(records(run_dir), "epoch")
+    assert without_time(records(again), "end")[-1]["step"] == without_time(records(run_dir), "end")[-1]["step"]
+
+
+def test_a_run_that_diverged_and_was_resumed_with_a_lower_lr_replays_equal(tmp_path):
+    original = tmp_path / "runs" / "diverged"
+    steered_run(original, tmp_path / "data", {("diverged",): [("lr", 0.01), ("resume", None)]}, epochs=2,
+                sets=("optim.name=sgd", "optim.lr=10", "model.init=normal"), on_divergence="pause")
+    code, stderr = replay(original, "diverged-again")
+    assert code == 0, stderr
+    again = tmp_path / "runs" / "diverged-again"
+    controls = [[(r["step"], r["action"], r["source"]) for r in records(run_dir) if r["event"] == "control"]
+                for run_dir in (original, again)]
+    (step, _, _), *_ = controls[0]
+    assert controls[0] == [(step, "pause", "divergence"), (step, "lr", "ctl"), (step, "resume", "ctl")]
+    assert controls[1] == [(step, "pause", "divergence"), (step, "lr", "replay"), (step, "resume", "replay")]
+    assert without_time(records(again), "epoch") == without_time(records(original), "epoch")
+    assert records(again)[-1]["status"] == "completed"
 
 
 def test_a_run_without_commands_replays_plainly(tmp_path):
     original = tmp_path / "runs" / "plain"
     steered_run(original, tmp_path / "data", {}, epochs=1)
-    done = replay(original, tmp_path, "plain-again")
-    assert done.returncode == 0, done.stderr
-    assert "no recorded commands: replaying it plainly" in done.stderr
+    code, stderr = replay(original, "plain-again")
+    assert code == 0, stderr
+    assert "no recorded commands: replaying it plainly" in stderr
     assert without_time(records(tmp_path / "runs" / "plain-again"), "epoch") == \
         without_time(records(original), "epoch")
 
@@ -210,3 +276,18 @@ def test_recorded_commands_are_due_at_their_step_in_order():
     assert [(c.action, c.value, c.source) for c in drained] == [("lr", 0.1, "replay"), ("checkpoint", None, "replay")]
     assert not controls.waiting and controls.pending == (RecordedCommand(5, "stop"),)
 
+
+
+def test_the_app_launches_a_replay_as_its_child_does_a_fork(steered):
+    """`nntui run --replay RUN` on a terminal: the app's child gets RUN's config as a file and
+    `--replay RUN` (ChildRun's fork_args), and trains the replay."""
+    from nntui.runs import config_of_run
+    from nntui.tui.launcher import ChildRun
+
+    child = ChildRun(config_of_run(steered), steered.parent, name="from-app", fork_args=["--replay", str(steered)])
+    child.start()
+    assert child.wait(timeout=240) == 0, child.last_error_line()
+    child.cleanup()
+    again = steered.parent / "from-app"
+    assert records(again)[0]["replayed_from"] == "original"
+    assert without_time(records(again), "epoch") == without_time(records(steered), "epoch")

@@ -16,10 +16,13 @@ if TYPE_CHECKING:
 
 
 def run_replay(spec: str, preset: Optional[str], given: dict[str, object], root: Path, name: Optional[str],
-               headless: bool, data_dir: Optional[Path], diverge: str) -> NoReturn:
+               headless: bool, data_dir: Optional[Path]) -> NoReturn:
     """Replay run `spec` (a directory, a name under `root` or `latest`); `given` holds the other
     options of `run` by flag (None when not given): any of them is refused, as is a PRESET that is
-    not RUN's own configuration (the app passes that as a config file). Exits with the run's code."""
+    not RUN's own configuration (the app passes that as a config file). Exits with the run's code.
+
+    A divergence is met as RUN met it: with a pause (and the weights restored) when RUN paused,
+    else by stopping (whatever `--diverge` the app passes)."""
     from nntui import paths
     from nntui.config import ConfigError
 
@@ -36,7 +39,7 @@ def run_replay(spec: str, preset: Optional[str], given: dict[str, object], root:
         root, paths.default_run_name(cfg.name))
     if not plan.commands:
         typer.echo(f"nntui: note: run {plan.run} has no recorded commands: replaying it plainly", err=True)
-    on_divergence = "pause" if plan.pauses_on_divergence else diverge
+    on_divergence = "pause" if plan.pauses_on_divergence else "stop"
     if not headless:
         _replay_in_app(cfg, run_dir, data_dir, original)
     raise typer.Exit(_replay_headless(cfg, run_dir, paths.data_dir(data_dir), plan, on_divergence))

@@ -60,7 +60,7 @@ def run(
 
         given = {"--resume": resume, "--fork": fork, "--lr": lr, "--set": set_,
                  **{OPTION_FLAGS[key]: value for key, value in options.items()}}
-        run_replay(replay, preset, given, root, name, headless, data_dir, diverge)
+        run_replay(replay, preset, given, root, name, headless, data_dir)
     forked: Optional[Fork] = None
     try:
         if resume is not None:
