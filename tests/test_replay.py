@@ -99,9 +99,13 @@ def test_the_replays_control_records_have_the_same_steps_and_values(steered):
 
 
 def test_the_replays_start_record_names_the_original(steered):
+    from nntui.engine.events import from_record
+    from nntui.tui.state_text import started_line
+
     assert records(steered)[0]["replayed_from"] is None
     start = records(steered.parent / "again")[0]
     assert start["replayed_from"] == "original" and start["forked_from"] is None
+    assert started_line(from_record(start)).endswith(" · replaying the commands of original")
     assert json.loads((steered.parent / "again" / "summary.json").read_text())["status"] == "completed"
     assert (steered.parent / "again" / "config.toml").read_text() == (steered / "config.toml").read_text()
 

@@ -91,6 +91,9 @@ class MonitorActions(Screen[None]):
 
         def start(config: "RunConfig") -> None:
             self.app.pop_screen()
+            if self.state.live:  # its monitor makes way for the fork's; the run goes on
+                self.app.notify(f"run {point.parent} goes on: `nntui attach {point.parent}` follows it",
+                                title="fork", timeout=8)
             self.app.start_run(config, fork_args=point.argv())  # type: ignore[attr-defined]
 
         def back() -> None:
