@@ -21,6 +21,7 @@ from nntui.engine.control import Command, Controls
 from nntui.engine.events import Event, RunEnded
 from nntui.engine.failures import is_out_of_memory, one_line, out_of_memory_message
 from nntui.engine.fork import Fork
+from nntui.engine.replay import Replay
 from nntui.fs import RunDir
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -49,6 +50,7 @@ class RunRequest:
     resume: bool = False
     fork: Fork | None = None      # a new run from another run's checkpoint (`--fork`)
     lr: float | None = None       # on resume: a new learning rate, logged as a control record
+    replay: Replay | None = None  # a new run that applies another run's recorded commands (`--replay`)
     on_divergence: str = "stop"
     console: Callable[[Event], None] | None = None
     signals: list[str] = field(default_factory=list)
@@ -130,7 +132,7 @@ def run_headless(request: RunRequest) -> int:
     import torch
 
     device = resolve_device(request.config.train.device)
-    controls = Controls()
+    controls = request.replay.controls if request.replay is not None else Controls()
     controls.accepting = False
     previous = install_signal_handlers(controls, request.signals)
     threads_before = torch.get_num_threads()
@@ -177,6 +179,8 @@ def _run(request: RunRequest, device: Any, controls: Controls) -> int:
 
     trainer = Trainer(cfg, data, model, device, emit, controls, RunDir(request.run_dir).checkpoints,
                       run_name=request.run_dir.name, on_divergence=request.on_divergence)
+    if request.replay is not None:
+        request.replay.attach(trainer)
     if request.resume:
         problem = _load_resume_state(trainer, request, controls)
         if problem:

@@ -45,6 +45,7 @@ def run(
     data_dir: Annotated[Optional[Path], typer.Option(help="Data sets directory (default: user cache or $NNTUI_DATA_DIR).", rich_help_panel=OUTPUT)] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue RUN (a directory, a name or 'latest') from its last checkpoint.", rich_help_panel=RESUME)] = None,
     fork: Annotated[Optional[str], typer.Option(help="A new run from RUN's checkpoint (RUN@last, the default, or RUN@best) with the options given.", rich_help_panel=RESUME)] = None,
+    replay: Annotated[Optional[str], typer.Option(help="A new run of RUN's configuration with RUN's recorded commands applied at the same steps.", rich_help_panel=RESUME)] = None,
     diverge: Annotated[str, typer.Option(hidden=True, help="stop or pause on a non-finite loss.")] = "stop",
 ) -> None:
     """Train PRESET with the live monitor, or with --headless for batch jobs."""
@@ -54,6 +55,12 @@ def run(
     options: dict[str, object] = {"train.epochs": epochs, "data.batch_size": batch_size, "optim.name": optimizer,
                                   "train.device": device, "train.seed": seed}
     root = paths.runs_dir(runs_dir)
+    if replay is not None:
+        from nntui.cli.replay import run_replay
+
+        given = {"--resume": resume, "--fork": fork, "--lr": lr, "--set": set_,
+                 **{OPTION_FLAGS[key]: value for key, value in options.items()}}
+        run_replay(replay, preset, given, root, name, headless, data_dir)
     forked: Optional[Fork] = None
     try:
         if resume is not None:

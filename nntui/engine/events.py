@@ -65,6 +65,7 @@ class RunStarted:
     layers: tuple[str, ...] = ()
     early_stop: EarlyStopStatus | None = None
     forked_from: ForkSource | None = None  # null for a run that did not start from another's checkpoint
+    replayed_from: str | None = None  # the run whose recorded commands this one replays (`--replay`)
     time: float = field(default_factory=_now)
 
 

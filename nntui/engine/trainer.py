@@ -87,6 +87,7 @@ class Trainer(Steering):
         self.progress = Progress()
         self.resumed_from: int | None = None
         self.forked_from: ForkSource | None = None  # set by `engine.fork.start_fork`
+        self.replayed_from: str | None = None  # set by `engine.replay.Replay.attach`
         self.paused = False
         self.best = BestWeights(model, self._config_dict)
         self.error_traceback: str | None = None
@@ -219,7 +220,7 @@ class Trainer(Steering):
             steps_per_epoch=len(data.train), batch_size=cfg.data.batch_size, optimizer=cfg.optim.name,
             lr=current_lr(self.optimizer), run_name=self.run_name, pid=os.getpid(),
             layers=self.probe.names, early_stop=self.early.status() if cfg.early_stopping.enabled else None,
-            forked_from=self.forked_from)
+            forked_from=self.forked_from, replayed_from=self.replayed_from)
 
     def _train(self) -> tuple[str, str]:
         while self.progress.epoch <= self.cfg.train.epochs:

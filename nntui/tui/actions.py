@@ -37,6 +37,8 @@ MONITOR_ACTIONS: tuple[MonitorAction, ...] = (
                   "after the run: a new run from its settings (the setup screen)"),
     MonitorAction("continue_run", "e", "More epochs", "Continue for more epochs",
                   "after the run: continue it for more epochs (--resume)"),
+    MonitorAction("fork_run", "f", "Fork", "Fork the run here",
+                  "fork the run at the current step: the setup form with its settings (a checkpoint first)"),
     MonitorAction("toggle_smoothing", "m", "Smooth", "Smoothing on/off", "smoothing of the step curves on/off"),
     MonitorAction("cycle_x_axis", "x", "Axis", "Cycle the x axis", "x axis: step, epoch, wall time"),
     MonitorAction("fullscreen_chart", "enter", "Zoom", "Chart full screen",

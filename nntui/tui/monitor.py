@@ -223,7 +223,8 @@ class MonitorScreen(MonitorActions):
         end = self.state.ended
         return Situation(self.mode, self.state.live, self.state.launching, self._quitting,
                          end.status if end is not None else None,
-                         end is not None and (self.run_dir / "checkpoints" / "last.pt").exists())
+                         (not self.state.live or self.mode == "show")
+                         and (self.run_dir / "checkpoints" / "last.pt").exists())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Only the keys that apply now are offered (footer, palette); the others say why not."""

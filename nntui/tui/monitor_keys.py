@@ -50,7 +50,19 @@ def why_not(action: str, now: Situation) -> str:
         return "" if not now.live or now.mode == "show" else "a new run from these settings: once this one is over"
     if action == "continue_run":
         return _why_not_continue(now)
+    if action == "fork_run":
+        return _why_not_fork(now)
     return ""
+
+
+def _why_not_fork(now: Situation) -> str:
+    """A live run is forked after a checkpoint asked for then; an ended one (or one only shown)
+    from its last checkpoint."""
+    if now.quitting:
+        return "the run is stopping"
+    if now.live and now.mode != "show":
+        return "the run is starting: f forks it once it trains" if now.starting else ""
+    return "" if now.has_checkpoint else "the run has no checkpoint to fork from"
 
 
 def _why_not_continue(now: Situation) -> str:

@@ -30,6 +30,7 @@ from nntui.tui.formfields import (
 DEFAULT_PRESET = "digits-mlp"
 YOURS = " (yours)"  # how the list marks the user's own presets
 FROM_RUN = " (last run)"  # a run's settings, brought back by `n` in the monitor
+FORKED = " (fork)"  # a run's settings, to fork it (`f` in the monitor)
 EDITED = " *"  # how the list marks a preset whose values the user has changed
 
 Presets = dict[str, tuple[dict[str, Any], RunConfig]]
@@ -64,7 +65,9 @@ class SetupScreen(Screen[None]):
     """Presets on top, the form below; `enter` on a preset or the Start button starts.
 
     `config` (a run's settings) is put first in the list and into the form; `error` (why the
-    last run did not start) is shown under Start.
+    last run did not start) is shown under Start. With `fork_title` the form forks a run
+    (`f` in the monitor): the list holds only that run's settings, the title says what is
+    forked, and escape on the list calls `on_back`.
     """
 
     BINDINGS = [
@@ -76,10 +79,11 @@ class SetupScreen(Screen[None]):
     ]
 
     def __init__(self, on_start: Callable[[RunConfig], None], config: RunConfig | None = None,
-                 error: str = "") -> None:
+                 error: str = "", *, fork_title: str = "", on_back: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.on_start = on_start
-        self.presets, self.preset_problems = load_presets()
+        self.fork_title, self.on_back = fork_title, on_back
+        self.presets, self.preset_problems = load_presets() if not fork_title else ({}, [])
         self.preset_name = DEFAULT_PRESET if DEFAULT_PRESET in self.presets else next(iter(self.presets), "")
         self.edits: dict[str, dict[str, str]] = {}  # preset -> the form's values, for presets changed
         self.config: RunConfig | None = None  # what Start starts; None while something is wrong
@@ -117,6 +121,9 @@ class SetupScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#presets").border_title = "presets (enter starts)"
         self.query_one("#form").border_title = "settings"
+        if self.fork_title:
+            self.query_one("#presets").border_title = f"{self.fork_title} (enter starts the fork, escape goes back)"
+            self.query_one("#start", Button).label = "Fork ▶"
         table = self.query_one("#presets", DataTable)
         self._name_column = table.add_columns("preset", "task", "description")[0]
         config, error = self._given
@@ -152,7 +159,7 @@ class SetupScreen(Screen[None]):
         not start), else as a new first entry of the list, `NAME (last run)`."""
         if config == self._form_config:
             return
-        key = config.name + FROM_RUN
+        key = config.name + (FORKED if self.fork_title else FROM_RUN)
         others = {name: preset for name, preset in self.presets.items() if name != key}
         self.presets = {key: (config.to_dict(), config), **others}
         self.edits.pop(key, None)
@@ -308,7 +315,12 @@ class SetupScreen(Screen[None]):
         self.on_start(self.config)
 
     def action_focus_presets(self) -> None:
-        self.query_one("#presets").focus()
+        """The preset list; from there, out of a fork's form (back to the monitor)."""
+        presets = self.query_one("#presets")
+        if presets.has_focus and self.on_back is not None:
+            self.on_back()
+        else:
+            presets.focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Undo edits only for a preset with edits (dimmed in the footer otherwise)."""

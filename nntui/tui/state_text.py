@@ -18,8 +18,9 @@ def started_line(event: RunStarted) -> str:
     """`started digits-mlp on cpu · 11,466 params · train 1,078 / val 359 / test 360 · adam lr 1.00e-03`."""
     sizes = f"train {event.train_size:,} / val {event.val_size:,} / test {event.test_size:,}"
     fork = f" · forked from {event.forked_from.run} at step {event.forked_from.step:,}" if event.forked_from else ""
+    replay = f" · replaying the commands of {event.replayed_from}" if event.replayed_from else ""
     return (f"started {event.preset} on {event.device} · {event.params:,} params · {sizes}"
-            f" · {event.optimizer or '?'} lr {fmt_lr(event.lr)}{fork}")
+            f" · {event.optimizer or '?'} lr {fmt_lr(event.lr)}{fork}{replay}")
 
 
 def epoch_line(event: EpochEnded, total_epochs: int) -> str:
