@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,25 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     (runner.limit_cpu_threads): with two, a busy 2-core machine ran them five times slower."""
     import torch
 
+    global TORCH_DEFAULT_THREADS
+    TORCH_DEFAULT_THREADS = torch.get_num_threads()
     torch.set_num_threads(1)
+
+
+TORCH_DEFAULT_THREADS = 1  # what a fresh process starts with (set at session start)
+
+
+@contextmanager
+def fresh_process_threads():
+    """The intra-op threads of a fresh `nntui` process, for an in-process run whose records are
+    compared with a subprocess's bit for bit (data preparation's sums depend on the thread count)."""
+    import torch
+
+    torch.set_num_threads(TORCH_DEFAULT_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(1)
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240,

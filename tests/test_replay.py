@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import conftest
 import pytest
 from conftest import count_records, finish_cli, records, run_cli, start_cli, wait_until
 from typer.testing import CliRunner
@@ -46,7 +47,7 @@ def steered_run(run_dir: Path, data_dir: Path, steer: dict, epochs: int = 3, set
         for action, value in steer.get(key, ()):
             made[0].submit(Command(action, value, "ctl"))
 
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, conftest.fresh_process_threads():
         patch.setattr(runner, "Controls", Recorded)
         code = run_headless(RunRequest(cfg, run_dir, data_dir, console=console, on_divergence=on_divergence))
     assert code == 0
@@ -63,7 +64,8 @@ def replay(original: Path, name: str, subprocess: bool = False):
     if subprocess:
         done = run_cli(*args, cwd=original.parent.parent)
         return done.returncode, done.stderr
-    result = CliRunner().invoke(app, args, env={"NNTUI_DATA_DIR": str(original.parent.parent / "data")})
+    with conftest.fresh_process_threads():
+        result = CliRunner().invoke(app, args, env={"NNTUI_DATA_DIR": str(original.parent.parent / "data")})
     return result.exit_code, result.stderr
 
 
