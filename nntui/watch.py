@@ -123,7 +123,7 @@ class Monitor:
 
     def _start_clocks(self) -> None:
         self._system = SystemSampler(self._device())
-        self._started = self._last_log = self._epoch_started = time.monotonic()
+        self._started = self._last_log = self._mark_time = self._epoch_started = time.monotonic()
         self._paused_s = self._epoch_paused_from = 0.0
         self._logged_step = 0
         self._epoch_steps = 0
@@ -197,8 +197,11 @@ class Monitor:
             self._losses.add(loss)
         if self.controls.waiting:
             self._obey(self.controls.drain())
-        if self.global_step % self.log_every == 0 and time.monotonic() - self._last_log >= self.log_interval_s:
+        if self.global_step % self.log_every == 0 and self._log_interval_passed():
             self._log_step()
+
+    def _log_interval_passed(self) -> bool:
+        return time.monotonic() - self._last_log >= self.log_interval_s
 
     def _log_step(self) -> None:
         """The one host sync of a log interval: the interval's loss and the gradient norms."""
@@ -210,9 +213,10 @@ class Monitor:
         samples = steps * (self.batch_size or 1)
         loss = values[0] / count if count else math.nan
         self._writer(StepLogged(self.global_step, self.epoch_number, loss, self._lr(), global_norm(values[1:]),
-                                samples / max(now - self._last_log, 1e-9)))
+                                samples / max(now - self._mark_time, 1e-9)))
         self._writer(GradNorms(self.global_step, tuple(zip(self._probe.names, values[1:]))))
-        self._last_log, self._logged_step = now, self.global_step
+        self._last_log = self._mark_time = now
+        self._logged_step = self.global_step
         if self._system.due(now):
             self._sample_system()
 
@@ -248,7 +252,7 @@ class Monitor:
         finally:
             paused = time.monotonic() - started
             self._paused_s += paused
-            self._last_log += paused
+            self._mark_time += paused
 
     def _apply(self, command: Command) -> None:
         step, action = self.global_step, command.action
@@ -296,8 +300,9 @@ class Monitor:
         defaults to the mean of the epoch's step losses). A metric named in `early_stopping`
         decides whether to stop (`should_stop`). Commands waiting are obeyed here too."""
         values = {name: metric_value(name, value) for name, value in metrics.items()}
-        if self._logged_step < self.global_step and self.epochs and self.epoch_number >= self.epochs:
-            self._log_step()  # the last epoch's last steps, as the trainer logs them
+        final = not self.epochs or self.epoch_number >= self.epochs
+        if self._logged_step < self.global_step and (final or self._log_interval_passed()):
+            self._log_step()  # the epoch's last steps, as the trainer logs them
         train_loss = self._losses.epoch_mean()
         values.setdefault("train_loss", train_loss)
         epoch, now = self.epoch_number, time.monotonic()
@@ -308,8 +313,9 @@ class Monitor:
                            if self._early else None, epoch_s=now - self._epoch_started - paused, paused_s=paused)
         self._writer.write_extra(event, {key: value for key, value in values.items() if key not in EPOCH_FIELDS})
         self.epoch_number += 1
-        self._epoch_steps = 0
+        self._epoch_steps, self._logged_step = 0, self.global_step  # the next record counts from here
         self._epoch_started, self._epoch_paused_from = now, self._paused_s
+        self._mark_time = time.monotonic()  # its throughput leaves the validation out
         if improved_stop[1] and not self._stop_reason:
             self._stop(f"no improvement of {self._early.monitor} in {self._early.patience} epochs",  # type: ignore[union-attr]
                        "early_stopped")
