@@ -143,10 +143,21 @@ class Monitor:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: Any) -> bool:
         try:
             if self._writer is not None and self._writer.end is None:
+                if error is None:
+                    self._obey_last_commands()
                 self._write_end(*self._outcome(error))
         finally:
             self._close()
         return False  # an exception goes on up
+
+    def _obey_last_commands(self) -> None:
+        """A stop the loop saw through `should_stop` (a signal) before a step obeyed it is carried
+        out (recorded, checkpointed); other commands come too late for a loop that has ended."""
+        for command in self.controls.drain():
+            if command.action == "stop":
+                self._apply(command)
+            elif command.reply is not None:
+                command.reply(False, "the loop has ended")
 
     def _outcome(self, error: BaseException | None) -> tuple[str, str, str | None]:
         """(status, reason, error text) of the block's end."""

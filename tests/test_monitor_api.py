@@ -169,3 +169,119 @@ def test_no_host_sync_between_log_intervals(tmp_path, monkeypatch):
             calls.clear()
     assert [count for step, count in enumerate(per_step, 1) if step % 25] == [0] * 48
     assert per_step[24] >= 1 and per_step[49] >= 1  # the log steps read the values: the counting works
+
+
+STEERED_LOOP = """
+import json, sys, time
+import torch
+import nntui
+
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+optimizer = torch.optim.SGD([{"params": model[0].parameters(), "lr": 0.01},
+                             {"params": model[2].parameters(), "lr": 0.001}], lr=0.01)
+inputs, targets = torch.randn(64, 8), torch.randint(0, 2, (64,))
+with nntui.Monitor(model, optimizer, name="steered", epochs=100000, runs_dir=sys.argv[1], log_every=1,
+                   log_interval_s=0, state=lambda: {"note": "mine"}) as monitor:
+    while not monitor.should_stop:
+        for _ in range(20):
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            monitor.step(loss=loss)
+            time.sleep(0.005)
+            if monitor.should_stop:
+                break
+        monitor.epoch(val_loss=loss)
+with open(sys.argv[2], "w") as out:
+    json.dump({"lrs": [group["lr"] for group in optimizer.param_groups], "steps": monitor.global_step}, out)
+"""
+
+
+def start_steered_loop(tmp_path):
+    from conftest import start_cli, wait_until
+
+    from nntui.runs import is_live
+
+    script = tmp_path / "loop.py"
+    script.write_text(STEERED_LOOP)
+    proc = start_cli(str(script), str(tmp_path / "runs"), str(tmp_path / "result.json"), cwd=tmp_path,
+                     program=[sys.executable])
+    run_dir = tmp_path / "runs" / "steered"
+    wait_until(lambda: is_live(run_dir) and len(records_of(run_dir, "step")) >= 5, 90, what="the loop's steps")
+    return proc, run_dir
+
+
+@pytest.mark.slow
+def test_a_plain_loop_in_a_subprocess_is_steered_with_ctl(tmp_path):
+    import json
+    import time
+
+    from conftest import count_records, finish_cli, run_cli, wait_until
+
+    proc, run_dir = start_steered_loop(tmp_path)
+    try:
+        def ctl(*args: str) -> str:
+            done = run_cli("ctl", str(run_dir), *args, cwd=tmp_path)
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        assert "paused at step" in ctl("pause")
+        paused_at = count_records(run_dir, "step")
+        time.sleep(1.0)
+        assert count_records(run_dir, "step") == paused_at, "steps went on while paused"
+        assert "resumed" in ctl("resume")
+        wait_until(lambda: count_records(run_dir, "step") > paused_at + 5, 30, what="steps after resuming")
+        assert "learning rate 0.01 -> 0.2" in ctl("lr", "0.2")
+        assert "stopping" in ctl("stop")
+        result = finish_cli(proc, timeout=60)
+        assert result.returncode == 0, result.stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    lrs = json.loads((tmp_path / "result.json").read_text())["lrs"]
+    assert lrs == pytest.approx([0.2, 0.02]), "the groups' ratio is kept"
+    controls = records_of(run_dir, "control")
+    assert [(c["action"], c["source"]) for c in controls] == [("pause", "ctl"), ("resume", "ctl"), ("lr", "ctl"),
+                                                              ("stop", "ctl")]
+    later = [s for s in records_of(run_dir, "step") if s["step"] > controls[2]["step"]]
+    assert later and all(s["lr"] == pytest.approx(0.2) for s in later)
+    assert records_of(run_dir, "end")[-1]["status"] == "stopped"
+    saved = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["state"] == {"note": "mine"} and saved["progress"]["step"] == controls[-1]["step"]
+    assert [g["lr"] for g in saved["optimizer"]["param_groups"]] == pytest.approx([0.2, 0.02])
+
+
+@pytest.mark.slow
+async def test_attach_follows_and_steers_a_monitor_run(tmp_path):
+    from conftest import finish_cli
+    from conftest import pilot_wait_until as pilot_wait
+
+    from nntui.channel import send_command
+    from nntui.tui.app import create_app
+    from nntui.tui.monitor import MonitorScreen
+
+    proc, run_dir = start_steered_loop(tmp_path)
+    try:
+        app = create_app(mode="attach", runs_dir=run_dir.parent, run_dir=run_dir)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, MonitorScreen) and screen.mode == "attach"
+            await pilot_wait(pilot, lambda: screen.state.status == "running" and screen.state.step > 5, 30,
+                             what="the live run")
+            assert screen.state.started.layers == ("0.weight", "0.bias", "2.weight", "2.bias")
+            await pilot.press("space")
+            await pilot_wait(pilot, lambda: screen.state.status == "paused", 30, what="paused from the monitor")
+            assert records_of(run_dir, "control")[-1]["source"] == "tui"
+            await pilot.press("space")
+            await pilot_wait(pilot, lambda: screen.state.status == "running", 30, what="resumed")
+            assert send_command(run_dir, "stop", source="ctl", timeout=30).ok
+            await pilot_wait(pilot, lambda: screen.state.ended is not None, 30, what="the end record")
+            assert screen.state.status == "stopped"
+        assert finish_cli(proc, timeout=60).returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

@@ -36,7 +36,7 @@ def run_script(script: Path, args: Sequence[str], *, headless: bool, runs_dir: O
     if refused:
         fail(f"{', '.join(refused)}: a script sets its own training options; pass them after `--` "
              f"(nntui run {script} -- ARGS)")
-    run_dir = _make_run_dir(script, runs_dir, name)
+    run_dir = make_run_dir(script, runs_dir, name)
     command = [sys.executable, str(script), *args]
     if not headless:
         _run_in_app(script, command, run_dir)
@@ -49,7 +49,7 @@ def run_script(script: Path, args: Sequence[str], *, headless: bool, runs_dir: O
     raise typer.Exit(code)
 
 
-def _make_run_dir(script: Path, runs_dir: Optional[Path], name: Optional[str]) -> Path:
+def make_run_dir(script: Path, runs_dir: Optional[Path], name: Optional[str]) -> Path:
     """The new run directory, made (0700, the user's own) with an empty output log."""
     from nntui import paths
     from nntui.fs import RunDir
