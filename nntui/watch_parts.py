@@ -15,14 +15,20 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM")
 
 
 class StepLosses:
-    """The losses given to `Monitor.step`, summed where they are (no host sync per step).
+    """The losses given to `Monitor.step`, kept where they are (no host sync per step).
 
-    A tensor loss is added in place to a float32 sum on its device; a float loss to a float.
-    `interval` is read (synced) at a log step, then folded into the epoch's sum.
+    A tensor loss is kept as it comes in a list and the list summed on its device (under
+    `no_grad`) every `FOLD_EVERY` losses and when read, as the trainer's `EpochSums` does: a detach
+    or an add per step would cost more than the rest of `step`, and after the backward pass a
+    loss's graph holds no saved tensors, only a few nodes until the next fold. A float loss is
+    added to a float. `interval_sum` is read (synced) at a log step, then folded into the epoch's.
     """
 
+    FOLD_EVERY = 64
+
     def __init__(self) -> None:
-        self._interval: torch.Tensor | None = None  # on the losses' device
+        self._kept: list[torch.Tensor] = []
+        self._interval: torch.Tensor | None = None  # float32, on the losses' device
         self._interval_float = 0.0
         self.interval_count = 0
         self._epoch: torch.Tensor | None = None
@@ -31,30 +37,41 @@ class StepLosses:
 
     def add(self, loss: Any) -> None:
         if isinstance(loss, torch.Tensor):
-            value = loss.detach()
-            if value.dim():
-                value = value.mean()
-            if self._interval is None:
-                self._interval = value.float().clone()  # a copy: never the caller's tensor
-            else:
-                self._interval.add_(value)
+            self._kept.append(loss)
+            if len(self._kept) >= self.FOLD_EVERY:
+                self._sum_kept()
         else:
             self._interval_float += float(loss)
         self.interval_count += 1
 
+    @torch.no_grad()
+    def _sum_kept(self) -> None:
+        """The kept losses added to the interval's sum, on their device (a loss that is not a
+        scalar counts as its mean)."""
+        kept, self._kept = self._kept, []
+        try:
+            stacked = torch.stack(kept)  # one op for losses alike (the usual case)
+        except RuntimeError:  # of different shapes, dtypes or devices
+            stacked = torch.stack([value.float().mean().to(kept[0].device) for value in kept])
+        total = (stacked.flatten(1).mean(1) if stacked.dim() > 1 else stacked).float().sum()
+        self._interval = total if self._interval is None else self._interval + total.to(self._interval.device)
+
+    @torch.no_grad()
     def interval_sum(self, like: torch.Tensor) -> torch.Tensor:
         """The interval's sum as a 1-element float32 tensor on `like`'s device (not synced)."""
+        if self._kept:
+            self._sum_kept()
         total = like.new_full((1,), self._interval_float, dtype=torch.float32)
         return total if self._interval is None else total + self._interval.reshape(1).to(total.device)
 
+    @torch.no_grad()
     def fold_interval(self) -> None:
         """Move the interval's losses into the epoch's sums (after the interval was read)."""
+        if self._kept:
+            self._sum_kept()
         if self._interval is not None:
-            if self._epoch is None:
-                self._epoch = self._interval.clone()
-            else:
-                self._epoch.add_(self._interval)
-            self._interval.zero_()
+            self._epoch = self._interval if self._epoch is None else self._epoch + self._interval
+            self._interval = None
         self._epoch_float += self._interval_float
         self._interval_float = 0.0
         self.epoch_count += self.interval_count
