@@ -65,7 +65,8 @@ def test_headless_runs_the_script_into_the_run_dir_and_mirrors_its_exit_code(tmp
                    "--", "--flag", "3", cwd=tmp_path)
     run_dir = tmp_path / "runs" / "mine"
     assert done.returncode == 3, done.stderr
-    assert done.stderr.count("\n") == 1 and "output.log" in done.stderr  # where its output goes: one line
+    where, ended = done.stderr.splitlines()  # where its output goes; how it ended
+    assert "output.log" in where and ended == "nntui: run mine completed at step 10 (the script exited with code 3)"
     output = (run_dir / "output.log").read_text()
     assert "hello from the script ['--flag', '3']" in output
     assert f"run dir {run_dir.absolute()}" in output

@@ -51,15 +51,15 @@ def run(
     """Train PRESET with the live monitor, or with --headless for batch jobs. PRESET may be a
     script of yours (`nntui run train.py -- ARGS`) that uses nntui.Monitor."""
     from nntui import paths
-    from nntui.cli import script
+    from nntui.cli.script import is_script, run_script
     from nntui.config import ConfigError
 
-    if script.is_script(preset):
+    if is_script(preset):
         given = {"--epochs": epochs, "--batch-size": batch_size, "--lr": lr, "--optimizer": optimizer,
                  "--device": device, "--seed": seed, "--set": set_, "--data-dir": data_dir, "--resume": resume,
                  "--fork": fork}
-        script.run_script(Path(preset), ctx.args, headless=headless, runs_dir=runs_dir, name=name,  # type: ignore[arg-type]
-                          refused=[flag for flag, value in given.items() if value is not None])
+        run_script(Path(preset), ctx.args, headless=headless, runs_dir=runs_dir, name=name,  # type: ignore[arg-type]
+                   refused=[flag for flag, value in given.items() if value is not None])
     if ctx.args:
         fail(f"unexpected arguments {' '.join(ctx.args)} (only a script takes `-- ARGS`)")
 

@@ -43,10 +43,19 @@ def run_script(script: Path, args: Sequence[str], *, headless: bool, runs_dir: O
     typer.echo(f"nntui: running {script} as run {run_dir.name}; its output goes to {run_dir / OUTPUT_LOG}",
                err=True)
     code = _run_and_wait(command, run_dir)
-    note = never_monitored(script, run_dir)
-    if note:
-        typer.echo(f"nntui: {note}", err=True)
+    typer.echo(f"nntui: {never_monitored(script, run_dir) or ended_line(run_dir, code)}", err=True)
     raise typer.Exit(code)
+
+
+def ended_line(run_dir: Path, code: int) -> str:
+    """How the script's run ended, from its records, and the script's exit code."""
+    from nntui.runs import last_end
+
+    end = last_end(run_dir)
+    if end is None:
+        return f"run {run_dir.name} has no end record (the script exited with code {code})"
+    error = f": {end['error']}" if end.get("error") else ""
+    return f"run {run_dir.name} {end['status']} at step {end['step']}{error} (the script exited with code {code})"
 
 
 def make_run_dir(script: Path, runs_dir: Optional[Path], name: Optional[str]) -> Path:
