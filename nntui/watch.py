@@ -7,6 +7,7 @@ early stopping), so `nntui attach`, `show`, `runs` and `ctl` work on it as on an
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -143,8 +144,6 @@ class Monitor:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: Any) -> bool:
         try:
             if self._writer is not None and self._writer.end is None:
-                if error is None:
-                    self._obey_last_commands()
                 self._write_end(*self._outcome(error))
         finally:
             self._close()
@@ -164,8 +163,10 @@ class Monitor:
         if isinstance(error, SystemExit) and error.code in (0, None):
             error = None
         if error is None:
-            if self._logged_step < self.global_step:
-                self._log_step()  # the last steps' record
+            with contextlib.suppress(OSError):  # the writer keeps its error; the end record must come
+                self._obey_last_commands()
+                if self._logged_step < self.global_step:
+                    self._log_step()  # the last steps' record
             if self._status:
                 return self._status, self._stop_reason, None
             return "completed", f"trained {self.global_step} steps", None
