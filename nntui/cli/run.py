@@ -29,8 +29,9 @@ def _apply_options(preset: str, sets: list[str], options: dict[str, object]) -> 
     return load_config(preset, sets, given)
 
 
-@app.command(no_args_is_help=False)
+@app.command(no_args_is_help=False, context_settings={"allow_extra_args": True})  # a script's `-- ARGS`
 def run(
+    ctx: typer.Context,
     preset: Annotated[Optional[str], typer.Argument(help="A built-in preset name or a .toml file.")] = None,
     headless: Annotated[bool, typer.Option("--headless", help="No TUI: progress on the terminal, or plain lines in a log.")] = False,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs to train.", rich_help_panel=TRAINING)] = None,
@@ -48,9 +49,20 @@ def run(
     replay: Annotated[Optional[str], typer.Option(help="A new run of RUN's configuration with RUN's recorded commands applied at the same steps.", rich_help_panel=RESUME)] = None,
     diverge: Annotated[str, typer.Option(hidden=True, help="stop or pause on a non-finite loss.")] = "stop",
 ) -> None:
-    """Train PRESET with the live monitor, or with --headless for batch jobs."""
+    """Train PRESET with the live monitor, or with --headless for batch jobs. PRESET may be a
+    script of yours (`nntui run train.py -- ARGS`) that uses nntui.Monitor."""
     from nntui import paths
+    from nntui.cli.script import is_script, run_script
     from nntui.config import ConfigError
+
+    if is_script(preset):
+        given = {"--epochs": epochs, "--batch-size": batch_size, "--lr": lr, "--optimizer": optimizer,
+                 "--device": device, "--seed": seed, "--set": set_, "--data-dir": data_dir, "--resume": resume,
+                 "--fork": fork}
+        run_script(Path(preset), ctx.args, headless=headless, runs_dir=runs_dir, name=name,  # type: ignore[arg-type]
+                   refused=[flag for flag, value in given.items() if value is not None])
+    if ctx.args:
+        fail(f"unexpected arguments {' '.join(ctx.args)} (only a script takes `-- ARGS`)")
 
     options: dict[str, object] = {"train.epochs": epochs, "data.batch_size": batch_size, "optim.name": optimizer,
                                   "train.device": device, "train.seed": seed}

@@ -43,7 +43,8 @@ class NntuiApp(App[int]):
     def __init__(self, *, mode: Mode, runs_dir: Path, data_dir: Path | None = None,
                  config: "RunConfig | None" = None, run_dir: Path | None = None,
                  run_name: str | None = None, resume_dir: Path | None = None,
-                 resume_args: Sequence[str] = (), fork_args: Sequence[str] = (), all_users: bool = False) -> None:
+                 resume_args: Sequence[str] = (), fork_args: Sequence[str] = (), all_users: bool = False,
+                 script: ChildRun | None = None) -> None:
         super().__init__()
         self.mode = mode
         self.runs_dir = Path(runs_dir)
@@ -55,6 +56,7 @@ class NntuiApp(App[int]):
         self.resume_args = list(resume_args)
         self.fork_args = list(fork_args)  # a new run of `config` forked from a checkpoint (launcher.ChildRun)
         self.all_users = all_users  # the runs screen lists other users' runs too
+        self.script = script  # `nntui run SCRIPT.py`: the script's run (tui.script_monitor.ScriptRun)
         self.child: ChildRun | None = None
         self.monitor: MonitorScreen | None = None
         self.terminal_lost = False
@@ -67,6 +69,8 @@ class NntuiApp(App[int]):
         self._watch_terminal()
         if self.mode == "setup":
             self.open_setup()
+        elif self.mode == "run" and self.script is not None:
+            self.launch(self.script)
         elif self.mode == "run" and self.resume_dir is not None:
             self.launch(ChildRun(None, self.runs_dir, self.data_dir, resume_dir=self.resume_dir,
                                  resume_args=self.resume_args))
@@ -118,7 +122,8 @@ class NntuiApp(App[int]):
             return
         self.release_child()  # the previous run's, if any (it has ended)
         self.child = child
-        self.monitor = screen = MonitorScreen(child.run_dir, "run", child=child)
+        make_screen = getattr(child, "monitor_screen", None)  # a script's run shows its output too
+        self.monitor = screen = make_screen() if make_screen else MonitorScreen(child.run_dir, "run", child=child)
         if isinstance(self.screen, MonitorScreen):
             self.switch_screen(screen)
         else:
@@ -265,17 +270,18 @@ def shown_path(path: Path) -> str:
 def create_app(*, mode: Mode, runs_dir: Path, data_dir: Path | None = None,
                config: "RunConfig | None" = None, run_dir: Path | None = None,
                run_name: str | None = None, resume_dir: Path | None = None,
-               resume_args: Sequence[str] = (), fork_args: Sequence[str] = (), all_users: bool = False) -> NntuiApp:
+               resume_args: Sequence[str] = (), fork_args: Sequence[str] = (), all_users: bool = False,
+               script: ChildRun | None = None) -> NntuiApp:
     """The app in one of its modes: "setup" (pick and start), "run" (launch `config` and monitor
     it; or, with `resume_dir`, resume that run with `resume_args` (see
     `launcher.resume_options`) and monitor it, old records first; `fork_args` make the new run
-    a fork, see `launcher.ChildRun`), "attach" (monitor a run of
-    another process, with controls), "show" (read-only) or "runs" (the runs screen over
+    a fork, see `launcher.ChildRun`; or, with `script`, launch that script's run), "attach" (monitor
+    a run of another process, with controls), "show" (read-only) or "runs" (the runs screen over
     `runs_dir`, other users' runs too with `all_users`: compare, overlay, diff; `enter` opens
     a run's monitor)."""
     if mode not in ("setup", "run", "attach", "show", "runs"):
         raise ValueError(f"unknown mode {mode!r}")
-    if mode == "run" and config is None and resume_dir is None:
+    if mode == "run" and config is None and resume_dir is None and script is None:
         raise ValueError("create_app(mode='run') needs a config or a resume_dir")
     if resume_dir is not None and mode != "run":
         raise ValueError("create_app: resume_dir goes with mode='run'")
@@ -283,4 +289,4 @@ def create_app(*, mode: Mode, runs_dir: Path, data_dir: Path | None = None,
         raise ValueError(f"create_app(mode={mode!r}) needs a run_dir")
     return NntuiApp(mode=mode, runs_dir=runs_dir, data_dir=data_dir, config=config,
                     run_dir=run_dir, run_name=run_name, resume_dir=resume_dir, resume_args=resume_args,
-                    fork_args=fork_args, all_users=all_users)
+                    fork_args=fork_args, all_users=all_users, script=script)
