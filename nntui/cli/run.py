@@ -58,7 +58,7 @@ def run(
     if is_script(preset):
         given = {"--epochs": epochs, "--batch-size": batch_size, "--lr": lr, "--optimizer": optimizer,
                  "--device": device, "--seed": seed, "--set": set_, "--data-dir": data_dir, "--resume": resume,
-                 "--fork": fork}
+                 "--fork": fork, "--replay": replay}
         run_script(Path(preset), ctx.args, headless=headless, runs_dir=runs_dir, name=name,  # type: ignore[arg-type]
                    refused=[flag for flag, value in given.items() if value is not None])
     if ctx.args:
