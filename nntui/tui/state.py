@@ -23,6 +23,7 @@ from nntui.engine.events import (
     EpochEnded,
     Event,
     GradNorms,
+    PhaseChanged,
     RunEnded,
     RunStarted,
     StepLogged,
@@ -46,7 +47,7 @@ from nntui.tui.state_text import (
 from nntui.tui.timeline import Timeline
 
 SIGNAL_CODES = {129: "SIGHUP", 130: "SIGINT", 143: "SIGTERM"}
-LIVE_STATUSES = ("starting", "resuming", "running", "paused", "diverged (paused)", "stopping")
+LIVE_STATUSES = ("starting", "resuming", "compiling", "running", "paused", "diverged (paused)", "stopping")
 SERIES_KEYS = ("step_loss", "train_loss", "val_loss", "train_acc", "val_acc", "val_mae", "val_r2", "lr",
                "samples_per_s", "grad_norm")
 EPOCH_KEYS = ("train_loss", "val_loss", "train_acc", "val_acc", "val_mae", "val_r2")  # one point per epoch record
@@ -134,6 +135,8 @@ class MonitorState:
                 return self._on_RunStarted
             case RunEnded():
                 return self._on_RunEnded
+            case PhaseChanged():
+                return self._on_PhaseChanged
         return None
 
     def _hold_until_resumed(self, event: Event) -> None:
@@ -217,6 +220,16 @@ class MonitorState:
         elif event.action == "lr" and isinstance(event.value, (int, float)):
             self.lr = float(event.value)
         self._log("control", describe_control(event))
+
+    def _on_PhaseChanged(self, event: PhaseChanged) -> None:
+        """torch.compile's compiling ahead of the first step shows as a status of its own."""
+        if event.phase == "compiling":
+            self.status = "compiling"
+            self._log("info", "compiling the model (torch.compile)")
+        elif self.status == "compiling":
+            self.status = "running"
+        if event.compile_s is not None:
+            self._log("info", f"compiled in {fmt_duration(event.compile_s)}")
 
     def _on_SystemSampled(self, event: SystemSampled) -> None:
         self.system = event
