@@ -7,6 +7,8 @@ import json
 
 import pytest
 import torch
+from conftest import records, run_cli
+from test_trainer import CPU, epochs_of, make_trainer, strip_time
 from torch import nn
 
 from nntui.config import load_config
@@ -22,8 +24,6 @@ from nntui.engine.precision import (
     use_channels_last,
 )
 from nntui.models import build_model
-from conftest import records, run_cli
-from test_trainer import CPU, epochs_of, make_trainer, strip_time
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
@@ -86,9 +86,9 @@ def test_bf16_on_the_cpu_trains_digits_as_well_as_float32(small_digits):
     accuracies = {}
     for precision in ("32", "bf16"):
         trainer, events = make_trainer(small_digits(f"train.precision={precision}", "train.epochs=4"))
-        dtypes = set()
+        dtypes: set[torch.dtype] = set()
         first_layer = next(m for m in trainer.model.modules() if isinstance(m, nn.Linear))
-        first_layer.register_forward_hook(lambda _m, _i, output: dtypes.add(output.dtype))
+        first_layer.register_forward_hook(lambda _m, _i, output, seen=dtypes: seen.add(output.dtype))
         assert trainer.run().status == "completed"
         assert dtypes == {torch.float32 if precision == "32" else torch.bfloat16}
         assert isinstance(trainer.forward, AutocastForward) == (precision == "bf16")
@@ -97,13 +97,14 @@ def test_bf16_on_the_cpu_trains_digits_as_well_as_float32(small_digits):
     assert abs(accuracies["32"] - accuracies["bf16"]) < 0.05
 
 
-def test_the_gradient_scaler_unscales_skips_overflows_and_resumes_exactly():
-    """The float16 path's scaler, on the CPU (torch.amp.GradScaler runs there too): the gradients
-    the step sees are the true ones, an overflowing step is skipped and halves the scale, and the
-    scale survives a checkpoint."""
+@pytest.mark.parametrize("fused", [False, True])  # a fused optimizer skips an overflowing step itself
+def test_the_gradient_scaler_unscales_skips_overflows_and_resumes_exactly(fused):
+    """The float16 path's scaler, on the CPU (torch.amp.GradScaler runs there too; no CUDA here):
+    the gradients the step sees are the true ones, an overflowing step is skipped and halves the
+    scale, and the scale survives a checkpoint."""
     torch.manual_seed(0)
     model = nn.Linear(3, 1)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, fused=fused)
     steps = step_functions(optimizer, "16-mixed", CPU)
     assert steps.scaler is not None and step_functions(optimizer, "bf16", CPU).scaler is None
     inputs = torch.randn(8, 3)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_trainer import make_trainer
 
 from nntui.engine.events import StepLogged
-from test_trainer import make_trainer
 
 SYNCING_METHODS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "cpu", "numpy")
 

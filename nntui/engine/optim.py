@@ -15,7 +15,6 @@ from nntui.engine.early_stopping import default_mode
 from nntui.engine.plateau import Plateau
 from nntui.engine.precision import Unsupported
 
-
 OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {
     "sgd": torch.optim.SGD, "momentum": torch.optim.SGD, "nesterov": torch.optim.SGD,
     "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
