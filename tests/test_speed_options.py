@@ -141,15 +141,16 @@ def test_channels_last_for_the_cnns_on_cuda_only(small_digits):
     assert use_channels_last("cnn", cuda) and use_channels_last("vgg", cuda) and use_channels_last("resnet18", cuda)
     assert not use_channels_last("mlp", cuda) and not use_channels_last("cnn", CPU)
     cfg = small_digits("model.kind=cnn", "model.hidden=[4]")
-    model = build_model(cfg.model, (1, 8, 8), 10)
+    model = build_model(cfg.model, (3, 8, 8), 10)  # 3 channels: a 1-channel kernel is both formats at once
     conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-    assert prepare_forward(model, cfg, CPU) == (model, False)
+    assert prepare_forward(model, cfg, CPU) == (None, False)
     assert not conv.weight.is_contiguous(memory_format=torch.channels_last)
-    assert prepare_forward(model, cfg, cuda) == (model, True)  # the decision and the conversion, run on the CPU
+    assert prepare_forward(model, cfg, cuda) == (None, True)  # the decision and the conversion, run on the CPU
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_phase_records_read_back_and_show_as_a_status():
+    from nntui.tui.formatting import fmt_duration
     from nntui.tui.state import MonitorState
 
     compiling, compiled = PhaseChanged("compiling", 0), PhaseChanged("training", 0, compile_s=12.5)
@@ -159,7 +160,7 @@ def test_phase_records_read_back_and_show_as_a_status():
     state.apply(compiling)
     assert state.status == "compiling" and state.live
     state.apply(compiled)
-    assert state.status == "running" and "compiled in 12.5s" in state.log[-1].text
+    assert state.status == "running" and state.log[-1].text == f"compiled in {fmt_duration(12.5)}"
 
 
 @pytest.mark.skipif(compile_problem(CPU) is not None, reason="no C++ compiler here: the refusal is tested instead")

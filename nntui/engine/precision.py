@@ -101,16 +101,20 @@ class AutocastForward:
 
 
 def prepare_forward(model: nn.Module, cfg: RunConfig,
-                    device: torch.device) -> tuple[Callable[[torch.Tensor], torch.Tensor], bool]:
-    """What the loop calls for the outputs: the model itself, compiled, under autocast, or both;
-    and whether the model was put in channels-last format (`use_channels_last`). The model stays
-    the module whose weights are saved (a compiled module's keys are prefixed)."""
+                    device: torch.device) -> tuple[Callable[[torch.Tensor], torch.Tensor] | None, bool]:
+    """What the loop calls for the outputs instead of the model: it compiled, under autocast, or
+    both (None: the model itself); and whether the model was put in channels-last format
+    (`use_channels_last`). The model stays the module whose weights are saved (a compiled
+    module's keys are prefixed)."""
     channels_last = use_channels_last(cfg.model.kind, device)
     if channels_last:
         model.to(memory_format=torch.channels_last)  # in place: the parameters stay the same objects
-    forward: Any = torch.compile(model, dynamic=True) if cfg.train.compile else model
+    # dynamic: one graph for every batch size (the last batch, the evaluation splits'), all compiled ahead
+    forward: Any = torch.compile(model, dynamic=True) if cfg.train.compile else None
     dtype = AUTOCAST_DTYPES.get(cfg.train.precision)
-    return (AutocastForward(forward, device.type, dtype) if dtype is not None else forward), channels_last
+    if dtype is not None:
+        forward = AutocastForward(forward if forward is not None else model, device.type, dtype)
+    return forward, channels_last
 
 
 @dataclass

@@ -76,7 +76,7 @@ class Trainer(Steering):
         self.task = cfg.task
         self._config_dict = cfg.to_dict()
         self.loss_fn = loss_function(cfg.task)
-        self.forward, self.channels_last = prepare_forward(model, cfg, device)  # compiled, autocast: see there
+        self.forward, self.channels_last = prepare_forward(model, cfg, device)  # None: the model itself
         self.optimizer = build_optimizer(model.parameters(), cfg.optim, device)
         self.steps = step_functions(self.optimizer, cfg.train.precision, device)
         self.schedule = LRSchedule(self.optimizer, cfg, len(data.train))
@@ -279,7 +279,8 @@ class Trainer(Steering):
     # ------------------------------------------------------------------ epochs and steps
 
     def _train_epoch(self) -> None:
-        progress, forward, optimizer = self.progress, self.forward, self.optimizer
+        progress, optimizer = self.progress, self.optimizer
+        forward = self.forward if self.forward is not None else self.model  # compiled, autocast: see precision
         backward, optimizer_step = self.steps.backward, self.steps.step  # plain in float32: Tensor.backward, optimizer.step
         log_every, clip = self.cfg.train.log_every, self.cfg.train.grad_clip
         min_log_s, last_batch = self.cfg.train.log_interval_s, len(self.data.train)
