@@ -171,10 +171,12 @@ def compile_ahead(trainer: Any) -> None:
 def warm_up_compiled(forward: Callable[[torch.Tensor], torch.Tensor], model: nn.Module, loss_fn: nn.Module,
                      set_training: Callable[[bool], None], batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> float:
     """Compile ahead: a training forward and backward, then an evaluation forward, on the first of
-    `batches` (the next the loop trains); the seconds they took (almost all compiling). torch.compile compiles lazily, at a graph's first
-    call; doing it here shows it as a phase of its own and keeps it out of the first step's time.
-    Nothing of the warm-up stays: the random state, the buffers (batch-norm statistics) and the
-    gradients are as before, so a compiled run trains as it would have."""
+    `batches` (the next the loop trains); the seconds they took (almost all compiling).
+
+    torch.compile compiles lazily, at a graph's first call; doing it here shows it as a phase of
+    its own and keeps it out of the first step's time. Nothing of the warm-up stays: the random
+    state, the buffers (batch-norm statistics) and the gradients are put back as they were, and
+    no optimizer step is taken. A compiler that fails raises here: the run ends failed, one line."""
     started = time.monotonic()
     batch = next(batches, None)
     close = getattr(batches, "close", None)
