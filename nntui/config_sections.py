@@ -22,6 +22,8 @@ Activation = Literal["relu", "leaky_relu", "elu", "tanh", "sigmoid", "gelu"]
 Init = Literal["default", "uniform", "normal", "xavier", "kaiming"]
 OptimizerName = Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
 Penalty = Literal["none", "l1", "l2", "elastic_net"]
+OptimImpl = Literal["auto", "fused", "foreach", "for_loop"]
+Precision = Literal["32", "bf16", "16-mixed"]
 ScheduleName = Literal["constant", "step", "exponential", "plateau", "cosine", "onecycle"]
 Monitor = Literal[metrics.MONITORS]  # type: ignore[valid-type]
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "image-folder")
@@ -31,6 +33,8 @@ REGRESSION_DATASETS = ("diabetes",)  # data sets whose target is a number
 OPTIMIZERS: tuple[str, ...] = OptimizerName.__args__  # type: ignore[attr-defined]
 PENALTIES: tuple[str, ...] = Penalty.__args__  # type: ignore[attr-defined]
 SCHEDULES: tuple[str, ...] = ScheduleName.__args__  # type: ignore[attr-defined]
+OPTIM_IMPLS: tuple[str, ...] = OptimImpl.__args__  # type: ignore[attr-defined]
+PRECISIONS: tuple[str, ...] = Precision.__args__  # type: ignore[attr-defined]
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 # "package.module:callable" or "path/to/file.py:callable"; the callable may be an attribute path (Class.create)
 FACTORY_PATTERN = re.compile(r"^(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|.+\.py):[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
@@ -155,6 +159,7 @@ class OptimConfig(_Section):
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = Field(1e-8, gt=0, le=1)
     weight_decay: float = Field(0.0, ge=0, le=1, description="torch.optim's own decay")
+    impl: OptimImpl = Field("auto", description="auto: fused where torch has it for the optimizer and device, else foreach")
 
     @field_validator("betas")
     @classmethod
@@ -229,6 +234,14 @@ class TrainConfig(_Section):
     log_every: int = Field(10, ge=1, le=1_000_000, description="steps between step records, at least")
     log_interval_s: float = Field(0.2, ge=0, le=3600, description="seconds between step records, at least")
     checkpoint_every_s: float = Field(30.0, ge=0, description="least seconds between epoch-end checkpoints")
+    precision: Precision = Field("32", description="32, bf16 (autocast) or 16-mixed (autocast, gradient scaler; GPU)")
+    compile: bool = Field(False, description="torch.compile the model (needs a C++ compiler on the CPU)")
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_text(cls, value: Any) -> Any:
+        """`--set train.precision=32` and `precision = 32` in TOML give a number: the same choice."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("device")
     @classmethod

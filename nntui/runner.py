@@ -152,10 +152,14 @@ def _run(request: RunRequest, device: Any, controls: Controls) -> int:
 
     from nntui.data import DataError, build_data
     from nntui.data.progress import HeldNotes
+    from nntui.engine.precision import refusal
     from nntui.engine.trainer import Trainer
     from nntui.models import ModelError, model_for_data
 
     cfg, received = request.config, request.signals
+    problem = refusal(cfg, device)  # an optimizer kernel, precision or compiler the device lacks
+    if problem:
+        return _fail(problem, EXIT_USAGE)
     torch.manual_seed(cfg.train.seed)
     try:
         with HeldNotes(_note) as progress:  # a quick load says nothing: an error is then the only line

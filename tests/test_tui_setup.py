@@ -313,7 +313,7 @@ async def test_each_schedule_and_optimizer_shows_only_its_own_settings(tmp_path)
         for name, settings in OPTIMIZER_SETTINGS.items():
             optimizer.value = name
             await pilot.pause()
-            assert _shown_of(screen, "optim.", {"optim.name", "optim.lr", "optim.weight_decay"}) == settings, name
+            assert _shown_of(screen, "optim.", {"optim.name", "optim.lr", "optim.weight_decay", "optim.impl"}) == settings, name
 
 
 async def test_the_chosen_schedules_settings_reach_the_config(tmp_path):

@@ -37,17 +37,20 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], task: str,
-             device: torch.device, modes: ModeSwitch | None = None) -> Evaluation | None:
+             device: torch.device, modes: ModeSwitch | None = None,
+             forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Evaluation | None:
     """Mean loss and the task's metrics over `batches`, in eval mode; None when there are none.
 
-    `modes` is the model's switch, made once by a caller that evaluates the same model often."""
+    `modes` is the model's switch, made once by a caller that evaluates the same model often;
+    `forward` what gives the outputs when not the model itself (compiled, under autocast)."""
     modes = modes if modes is not None else ModeSwitch(model)
     was_training = model.training
     modes.set(False)
     classification = task == "classification"
     sums = _PassSums(device)
+    forward = forward if forward is not None else model
     for inputs, targets in batches:
-        sums.add(_batch_sums(model(inputs), targets, classification), targets.shape[0])
+        sums.add(_batch_sums(forward(inputs), targets, classification), targets.shape[0])
     modes.set(was_training)
     if sums.count == 0:
         return None

@@ -66,6 +66,20 @@ class RunStarted:
     early_stop: EarlyStopStatus | None = None
     forked_from: ForkSource | None = None  # null for a run that did not start from another's checkpoint
     replayed_from: str | None = None  # the run whose recorded commands this one replays (`--replay`)
+    optim_impl: str = ""  # the optimizer's implementation optim.impl resolved to: fused, foreach, for_loop
+    channels_last: bool = False  # whether the model and its inputs are in channels-last memory format
+    time: float = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseChanged:
+    """The loop turns to `phase` at `step`: `compiling` (torch.compile ahead of the first step),
+    then `training` again, with the seconds the compiling took."""
+
+    EVENT: ClassVar[str] = "phase"
+    phase: str
+    step: int
+    compile_s: float | None = None  # on the record that ends a compiling phase
     time: float = field(default_factory=_now)
 
 
@@ -167,12 +181,12 @@ class SystemSampled:
 
 
 Event = Union[RunStarted, StepLogged, GradNorms, EpochEnded, ControlApplied, CheckpointSaved, RunEnded,
-              SystemSampled]
+              SystemSampled, PhaseChanged]
 EVENT_TYPES: dict[str, type] = {cls.EVENT: cls for cls in Event.__args__}  # type: ignore[attr-defined]
 
 # Keys that only one task, a run on CUDA or a divergence has: left out of a record rather than written as null.
 _OMITTED_WHEN_NONE = {"train_acc", "val_acc", "val_mae", "val_r2", "test_acc", "test_mae", "test_r2",
-                      "gpu_util", "gpu_mem_allocated", "gpu_mem_reserved", "gpu_mem_peak", "restored_step"}
+                      "gpu_util", "gpu_mem_allocated", "gpu_mem_reserved", "gpu_mem_peak", "restored_step", "compile_s"}
 _NAMED_VALUES = {"norms", "update_ratios"}  # (name, value) pairs, written as a JSON object
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import warnings
 from typing import Any
 
@@ -12,24 +13,61 @@ from torch.optim import lr_scheduler
 from nntui.config import OptimConfig, RunConfig
 from nntui.engine.early_stopping import default_mode
 from nntui.engine.plateau import Plateau
+from nntui.engine.precision import Unsupported
+
+OPTIMIZER_CLASSES: dict[str, type[torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD, "momentum": torch.optim.SGD, "nesterov": torch.optim.SGD,
+    "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+}
 
 
-def build_optimizer(params: Any, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """The torch.optim optimizer named by `cfg.name`."""
-    common = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
-    if cfg.name == "sgd":
-        return torch.optim.SGD(params, **common)
+def fused_supported(name: str, device: torch.device) -> bool:
+    """Whether torch has a fused kernel for optimizer `name` on `device`, by torch's own rule: the
+    class takes `fused` and the device is one its fused kernels run on (in torch 2.14: SGD, Adam,
+    AdamW and Adagrad; not RMSprop; on the CPU, CUDA, MPS and others)."""
+    if "fused" not in inspect.signature(OPTIMIZER_CLASSES[name].__init__).parameters:
+        return False
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:  # a torch without the list: the devices it has always had
+        return device.type in ("cpu", "cuda")
+    return device.type in _get_fused_kernels_supported_devices()
+
+
+def resolve_impl(cfg: OptimConfig, device: torch.device) -> str:
+    """The implementation `cfg.impl` stands for on `device`: `auto` is fused where torch has it,
+    else foreach (one kernel launch per op over all tensors); `Unsupported` for fused where
+    torch has none."""
+    fused = fused_supported(cfg.name, device)
+    if cfg.impl == "auto":
+        return "fused" if fused else "foreach"
+    if cfg.impl == "fused" and not fused:
+        raise Unsupported(f"optim.impl = fused: torch has no fused {cfg.name} on the {device.type}; "
+                          "use auto, foreach or for_loop")
+    return cfg.impl
+
+
+def build_optimizer(params: Any, cfg: OptimConfig, device: torch.device | None = None) -> torch.optim.Optimizer:
+    """The torch.optim optimizer named by `cfg.name`, in the implementation `cfg.impl` resolves
+    to on `device` (the CPU when not given)."""
+    impl = resolve_impl(cfg, device if device is not None else torch.device("cpu"))
+    common = {"lr": cfg.lr, "weight_decay": cfg.weight_decay,
+              **({"fused": True} if impl == "fused" else {"foreach": impl == "foreach"})}
+    cls = OPTIMIZER_CLASSES[cfg.name]
     if cfg.name in ("momentum", "nesterov"):
-        return torch.optim.SGD(params, momentum=cfg.momentum, nesterov=cfg.name == "nesterov", **common)
-    if cfg.name == "adagrad":
-        return torch.optim.Adagrad(params, eps=cfg.eps, **common)
-    if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, eps=cfg.eps, **common)
-    if cfg.name == "adam":
-        return torch.optim.Adam(params, betas=cfg.betas, eps=cfg.eps, **common)
-    if cfg.name == "adamw":
-        return torch.optim.AdamW(params, betas=cfg.betas, eps=cfg.eps, **common)
-    raise ValueError(f"unknown optimizer {cfg.name!r}")
+        return cls(params, momentum=cfg.momentum, nesterov=cfg.name == "nesterov", **common)
+    if cfg.name in ("adagrad", "rmsprop"):
+        return cls(params, eps=cfg.eps, **common)
+    if cfg.name in ("adam", "adamw"):
+        return cls(params, betas=cfg.betas, eps=cfg.eps, **common)
+    return cls(params, **common)
+
+
+def implementation(optimizer: torch.optim.Optimizer) -> str:
+    """The implementation an optimizer's first group runs: fused, foreach or for_loop."""
+    group = optimizer.param_groups[0]
+    return "fused" if group.get("fused") else "foreach" if group.get("foreach") else "for_loop"
 
 
 class LRSchedule:

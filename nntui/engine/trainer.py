@@ -36,7 +36,8 @@ from nntui.engine.events import (
 from nntui.engine.failures import one_line
 from nntui.engine.gradients import GradNormProbe, UpdateRatioProbe, global_norm
 from nntui.engine.modes import ModeSwitch
-from nntui.engine.optim import LRSchedule, build_optimizer, current_lr
+from nntui.engine.optim import LRSchedule, build_optimizer, current_lr, implementation
+from nntui.engine.precision import compile_ahead, prepare_forward, step_functions
 from nntui.engine.regularization import build_penalty
 from nntui.engine.steering import Diverged, Steering, StopRequested
 from nntui.engine.system import SystemSampler
@@ -75,7 +76,9 @@ class Trainer(Steering):
         self.task = cfg.task
         self._config_dict = cfg.to_dict()
         self.loss_fn = loss_function(cfg.task)
-        self.optimizer = build_optimizer(model.parameters(), cfg.optim)
+        self.forward, self.channels_last = prepare_forward(model, cfg, device)  # None: the model itself
+        self.optimizer = build_optimizer(model.parameters(), cfg.optim, device)
+        self.steps = step_functions(self.optimizer, cfg.train.precision, device)
         self.schedule = LRSchedule(self.optimizer, cfg, len(data.train))
         self.penalty = build_penalty(model, cfg.regularization)
         self.probe = GradNormProbe(model)
@@ -123,6 +126,7 @@ class Trainer(Steering):
                          "wall_s": self._wall_s(), "paused_s": self._total_paused_s()},
             "epoch_sums": self._epoch_sums.to_state(),
             "config": self._config_dict,
+            **self.steps.state_dict(),  # the gradient scaler's, for float16
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -130,6 +134,7 @@ class Trainer(Steering):
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"], steps_done=int(state["progress"]["step"]))
         self.early.load_state_dict(state["early_stopping"])
+        self.steps.load_state_dict(state)
         checkpoints.set_rng_state(state["rng"])
         p = state["progress"]
         self.progress = Progress(int(p["epoch"]), int(p["batch"]), int(p["step"]), float(p["wall_s"]),
@@ -196,6 +201,8 @@ class Trainer(Steering):
         try:
             if self.resumed_from is None:
                 self.save_checkpoint("last")  # a good state to return to if the first epoch diverges
+            if self.cfg.train.compile:
+                compile_ahead(self)
             status, reason = self._train()
         except Diverged as error:
             status, reason = "diverged", str(error)
@@ -220,7 +227,8 @@ class Trainer(Steering):
             steps_per_epoch=len(data.train), batch_size=cfg.data.batch_size, optimizer=cfg.optim.name,
             lr=current_lr(self.optimizer), run_name=self.run_name, pid=os.getpid(),
             layers=self.probe.names, early_stop=self.early.status() if cfg.early_stopping.enabled else None,
-            forked_from=self.forked_from, replayed_from=self.replayed_from)
+            forked_from=self.forked_from, replayed_from=self.replayed_from,
+            optim_impl=implementation(self.optimizer), channels_last=self.channels_last)
 
     def _train(self) -> tuple[str, str]:
         while self.progress.epoch <= self.cfg.train.epochs:
@@ -247,7 +255,7 @@ class Trainer(Steering):
         stopped: list[str] = []
         test = evaluate(self.model, until_stopped(self.data.test.batches(0), self.controls,
                                                   lambda command: self._stop_testing(command, stopped)),
-                        self.task, self.device, self.modes)
+                        self.task, self.device, self.modes, self.forward)
         if stopped:  # the test pass was cut short: its partial metrics would mislead, so none are reported
             return self._end("stopped", stopped[0])
         return self._end(status, reason, test=test)
@@ -273,7 +281,9 @@ class Trainer(Steering):
     # ------------------------------------------------------------------ epochs and steps
 
     def _train_epoch(self) -> None:
-        progress, model, optimizer = self.progress, self.model, self.optimizer
+        progress, optimizer = self.progress, self.optimizer
+        forward = self.forward if self.forward is not None else self.model  # compiled, autocast: see precision
+        backward, optimizer_step = self.steps.backward, self.steps.step  # plain in float32: Tensor.backward, optimizer.step
         log_every, clip = self.cfg.train.log_every, self.cfg.train.grad_clip
         min_log_s, last_batch = self.cfg.train.log_interval_s, len(self.data.train)
         final_epoch = progress.epoch == self.cfg.train.epochs  # its last step is always logged
@@ -288,10 +298,10 @@ class Trainer(Steering):
             if commands_waiting:
                 self._obey(controls.drain())
             optimizer.zero_grad(set_to_none=True)  # before the forward pass: its memory can be reused
-            outputs = model(inputs)
+            outputs = forward(inputs)
             loss = loss_fn(outputs, targets)
             objective = loss + penalty() if penalty is not None else loss
-            objective.backward()
+            backward(objective)
             progress.step += 1
             progress.batch += 1
             at_end = progress.batch == last_batch
@@ -300,7 +310,7 @@ class Trainer(Steering):
             norms = self._before_logged_step() if logging else None
             if clip:
                 torch.nn.utils.clip_grad_norm_(self._trained_params, clip, foreach=True)
-            optimizer.step()
+            optimizer_step()
             if schedule is not None:
                 if at_end:
                     self._epoch_lr = current_lr(optimizer)  # the LR its last step trained at
@@ -377,7 +387,7 @@ class Trainer(Steering):
     def _epoch_metrics(self) -> dict[str, float]:
         """The epoch's training metrics, and validation's."""
         self.phase = "validating"
-        val = evaluate(self.model, self.data.val.batches(0), self.task, self.device, self.modes)
+        val = evaluate(self.model, self.data.val.batches(0), self.task, self.device, self.modes, self.forward)
         # folded right after validation, whose argmax-compare-sum kernels are then still warm
         loss_sum, correct, count = self._epoch_sums.totals()
         metrics = {"train_loss": loss_sum / count if count else math.nan, **(val.as_dict("val") if val else {})}

@@ -11,6 +11,7 @@ from typing import Any
 from textual.validation import ValidationResult, Validator
 
 from nntui.config import OPTIMIZERS, PENALTIES, SCHEDULES, ConfigError, RunConfig, ScheduleConfig, set_dotted, validate
+from nntui.config_sections import OPTIM_IMPLS, PRECISIONS
 from nntui.engine.control import CommandError, parse_lr
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -157,6 +158,9 @@ OPTIMIZER_FIELDS = (
     FormField("data.batch_size", "batch size", "int", validator=IntRange(1, 1_000_000)),
     FormField("train.epochs", "epochs", "int", validator=IntRange(1, 1_000_000)),
     FormField("train.device", "device", "select", DEVICES, open_ended=True),
+    FormField("optim.impl", "kernels", "select", OPTIM_IMPLS),
+    FormField("train.precision", "precision", "select", PRECISIONS),
+    FormField("train.compile", "compile", "switch", ON_OFF),
 )
 SCHEDULE_FIELDS = (
     FormField("schedule.name", "schedule", "select", SCHEDULES),

@@ -24,6 +24,7 @@ from nntui.engine.events import (
     EpochEnded,
     Event,
     GradNorms,
+    PhaseChanged,
     RunEnded,
     RunStarted,
     StepLogged,
@@ -43,7 +44,7 @@ from nntui.tui.state_text import (
 from nntui.tui.timeline import Timeline
 
 SIGNAL_CODES = {129: "SIGHUP", 130: "SIGINT", 143: "SIGTERM"}
-LIVE_STATUSES = ("starting", "resuming", "running", "paused", "diverged (paused)", "stopping")
+LIVE_STATUSES = ("starting", "resuming", "compiling", "running", "paused", "diverged (paused)", "stopping")
 # one point per epoch record: the epoch's losses and task metrics (the LR is drawn per step)
 EPOCH_KEYS = tuple(key for key in metrics.keys("epoch") if key != "lr")
 # "step_loss" is the step records' `loss`, named apart from the epochs' losses
@@ -132,6 +133,8 @@ class MonitorState:
                 return self._on_RunStarted
             case RunEnded():
                 return self._on_RunEnded
+            case PhaseChanged():
+                return self._on_PhaseChanged
         return None
 
     def _hold_until_resumed(self, event: Event) -> None:
@@ -215,6 +218,16 @@ class MonitorState:
         elif event.action == "lr" and isinstance(event.value, (int, float)):
             self.lr = float(event.value)
         self._log("control", describe_control(event))
+
+    def _on_PhaseChanged(self, event: PhaseChanged) -> None:
+        """torch.compile's compiling ahead of the first step shows as a status of its own."""
+        if event.phase == "compiling":
+            self.status = "compiling"
+            self._log("info", "compiling the model (torch.compile)")
+        elif self.status == "compiling":
+            self.status = "running"
+        if event.compile_s is not None:
+            self._log("info", f"compiled in {fmt_duration(event.compile_s)}")
 
     def _on_SystemSampled(self, event: SystemSampled) -> None:
         self.system = event
