@@ -51,6 +51,9 @@ class AugmentConfig(_Section):
     hflip: bool = Field(False, description="random horizontal flip")
     shear: float = Field(0.0, ge=0, lt=90, description="max shear, degrees")
     zoom: tuple[float, float] = Field((1.0, 1.0), description="scale range, e.g. [0.9, 1.2]")
+    on: Literal["auto", "device", "workers"] = Field(
+        "auto", description="where: whole batches on the training device, or per sample in DataLoader "
+                            "workers; auto: the device when the split fits (image folders: workers)")
 
     @field_validator("zoom")
     @classmethod
