@@ -242,3 +242,16 @@ def test_digits_with_augmentation_trains_and_a_resumed_run_equals_an_uninterrupt
     assert epoch_metrics(first_events) + epoch_metrics(events) == epoch_metrics(whole_events)
     for name, tensor in whole.model.state_dict().items():
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_the_command_line_sets_where_augmentation_runs(tmp_path):
+    from conftest import records, run_cli
+
+    done = run_cli("run", "digits-mlp", "--headless", "--epochs", "2", "--name", "aug", "--runs-dir", str(tmp_path),
+                   "--set", "train.log_interval_s=0", "--set", "data.augment.rotation=10",
+                   "--set", "data.augment.on='device'", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    end = records(tmp_path / "aug")[-1]
+    assert end["event"] == "end" and end["status"] == "completed" and end["test_acc"] > 0.5
+    refused = run_cli("run", "digits-mlp", "--headless", "--set", "data.augment.on='gpu'", cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "data.augment.on" in refused.stderr
