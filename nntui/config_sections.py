@@ -64,8 +64,13 @@ class AugmentConfig(_Section):
         return value
 
     @property
+    def warps(self) -> bool:
+        """Whether an affine transform (rotation, translation, shear or zoom) is on."""
+        return bool(self.rotation or self.translate or self.shear or tuple(self.zoom) != (1.0, 1.0))
+
+    @property
     def active(self) -> bool:
-        return bool(self.rotation or self.translate or self.hflip or self.shear or self.zoom != (1.0, 1.0))
+        return self.warps or self.hflip
 
 
 class DataConfig(_Section):

@@ -124,7 +124,7 @@ def augment_transform(augment: AugmentConfig) -> Callable[[Tensor], Tensor]:
 
     steps: list[Any] = []
     zoom = tuple(augment.zoom) if tuple(augment.zoom) != (1.0, 1.0) else None
-    if augment.rotation or augment.translate or augment.shear or zoom:
+    if augment.warps:
         steps.append(v2.RandomAffine(
             degrees=augment.rotation,
             translate=(augment.translate, augment.translate) if augment.translate else None,
