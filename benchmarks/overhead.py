@@ -23,7 +23,17 @@ training loss and accuracy of every sample, logs steps and per-layer gradient no
 commands (its control channel watches the inbox), keeps the best weights, writes its run
 directory and prints its plain console lines to a file, as `nntui run --headless > file` does.
 
-    python benchmarks/overhead.py [--rounds 30]
+Three comparisons per model, side by side (issue 16, point 5):
+- nntui as configured by default against the plain loop with torch's defaults (`Adam(params, lr)`,
+  which on the CPU runs the for-loop kernels): what a user gains by switching, goal 1.3x;
+- nntui against the plain loop given the same kernels (fused Adam on both sides): nntui's own
+  overhead, goal 0.98;
+- nntui in bf16 (autocast) against the plain loop in float32, both fused, for the record; the table
+  also divides it by the overhead, for bf16 against float32 within nntui.
+A comparison whose `--set` keys this nntui does not know (`optim.impl`, `train.precision`) is
+skipped with a note.
+
+    python benchmarks/overhead.py [--rounds 30] [--quick]
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ import tempfile
 import threading
 import time
 import types
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -42,7 +53,7 @@ from torch import nn
 import nntui.console
 import nntui.engine.trainer
 from nntui.channel import ChannelServer
-from nntui.config import load_config
+from nntui.config import ConfigError, load_config
 from nntui.console import PlainConsole
 from nntui.data import build_data
 from nntui.data.batches import TensorBatches
@@ -96,10 +107,11 @@ class WallClockWithoutPlainLoop:
 class PlainLoop:
     """The textbook loop, advanced on request so that it can run interleaved with nntui's."""
 
-    def __init__(self, bundle: DataBundle, cfg, device: torch.device) -> None:
+    def __init__(self, bundle: DataBundle, cfg, device: torch.device, kernels: dict[str, bool]) -> None:
         torch.manual_seed(cfg.train.seed)
         self.model = build_model(cfg.model, bundle.input_shape, bundle.num_outputs).to(device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr)
+        # {}: torch's defaults, as the seeds write it; {"fused": True}: the kernels nntui picks
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr, **kernels)
         self.loss_fn = nn.CrossEntropyLoss()
         self.x, self.y = bundle.train.x, bundle.train.y
         self.xv, self.yv = bundle.val.x, bundle.val.y
@@ -147,13 +159,27 @@ class PlainLoop:
             output.argmax(dim=1).eq(self.yv).sum().item()
 
 
-def interleaved_round(bundle: DataBundle, cfg, device: torch.device) -> tuple[float, float]:
-    """(plain, nntui) samples per CPU-second, trained in turns.
+def kernels_of(optimizer: torch.optim.Optimizer) -> str:
+    """The implementation the optimizer's steps run: what torch resolves its defaults to."""
+    group = optimizer.param_groups[0]
+    if group.get("fused"):
+        return "fused"
+    foreach = group.get("foreach")
+    if foreach is None:  # torch decides at the first step, from where the parameters live
+        from torch.optim.optimizer import _default_to_fused_or_foreach
+
+        _fused, foreach = _default_to_fused_or_foreach(group["params"], differentiable=False, use_fused=False)
+    return "foreach" if foreach else "for_loop"
+
+
+def interleaved_round(bundle: DataBundle, cfg, device: torch.device,
+                      kernels: dict[str, bool]) -> tuple[float, float, str, str]:
+    """(plain, nntui) samples per CPU-second, trained in turns, and (plain, nntui) optimizer kernels.
 
     Whenever nntui reports a step or an epoch, the plain loop catches up to the same step (and
     validates at the same epoch ends); its time is taken out of nntui's.
     """
-    plain = PlainLoop(bundle, cfg, device)
+    plain = PlainLoop(bundle, cfg, device, kernels)
     ours = {"seconds": 0.0, "resumed": None}
 
     with (tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "stdout.txt", "w") as stdout,
@@ -188,42 +214,72 @@ def interleaved_round(bundle: DataBundle, cfg, device: torch.device) -> tuple[fl
     if end.status != "completed":
         raise SystemExit(f"nntui run ended {end.status}: {end.error}")
     samples = bundle.train.num_samples * cfg.train.epochs
-    return samples / plain.seconds, samples / ours["seconds"]
+    return samples / plain.seconds, samples / ours["seconds"], kernels_of(plain.optimizer), kernels_of(trainer.optimizer)
 
 
-def synthetic_mnist(cfg, device: torch.device) -> DataBundle:
-    """An MNIST-sized classification set of random tensors (60,000 x 1x28x28, 10 classes)."""
+def synthetic_mnist(cfg, device: torch.device, train_samples: int = 54_000) -> DataBundle:
+    """An MNIST-sized classification set of random tensors (1x28x28, 10 classes, 6,000 to validate)."""
+    total = train_samples + 6_000
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(60_000, 1, 28, 28, generator=generator).to(device)
-    y = torch.randint(0, 10, (60_000,), generator=generator).to(device)
+    x = torch.randn(total, 1, 28, 28, generator=generator).to(device)
+    y = torch.randint(0, 10, (total,), generator=generator).to(device)
     bs = cfg.data.batch_size
-    train = TensorBatches(x[:54_000], y[:54_000], bs, shuffle=True, seed=cfg.train.seed)
-    val = TensorBatches(x[54_000:], y[54_000:], 1024, shuffle=False)
+    train = TensorBatches(x[:train_samples], y[:train_samples], bs, shuffle=True, seed=cfg.train.seed)
+    val = TensorBatches(x[train_samples:], y[train_samples:], 1024, shuffle=False)
     test = TensorBatches(x[:0], y[:0], 1024, shuffle=False)
     return DataBundle(train, val, test, (1, 28, 28), 10, tuple(map(str, range(10))))
 
 
-def compare(label: str, bundle: DataBundle, cfg, rounds: int, single_thread: bool = False) -> float:
+@dataclass(frozen=True)
+class Case:
+    """One comparison: nntui's side as `--set` makes it, the plain loop's Adam options, the goal."""
+
+    label: str
+    nntui_sets: tuple[str, ...]
+    plain_kernels: dict[str, bool]
+    target: float | None  # issue 16: nntui/plain throughput at least this
+
+
+CASES = (
+    Case("vs the seeds' loop (torch defaults)", (), {}, 1.3),
+    Case("overhead (both fused Adam)", ("optim.impl='fused'",), {"fused": True}, 0.98),
+    Case("bf16 (nntui) vs float32 (plain)", ("optim.impl='fused'", "train.precision='bf16'"), {"fused": True}, None),
+)
+
+
+@dataclass
+class Result:
+    model: str
+    case: Case
+    plain: list[float] = field(default_factory=list)  # samples per CPU-second, one per round
+    ours: list[float] = field(default_factory=list)
+    kernels: str = ""  # "plain kernels / nntui kernels"
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(o / p for o, p in zip(self.ours, self.plain))
+
+
+def compare(model: str, case: Case, bundle: DataBundle, cfg, rounds: int, single_thread: bool = False) -> Result:
     device = torch.device("cpu")
     threads = torch.get_num_threads()
     params = sum(p.numel() for p in build_model(cfg.model, bundle.input_shape, bundle.num_outputs).parameters())
     keep_freed_memory()  # what `nntui run` does; both sides share this process and so the setting
-    if limit_cpu_threads(cfg, device, params):  # what `nntui run` does; the plain loop gets the same
-        print(f"{label}: small MLP on the CPU, both sides use 1 thread (as nntui run does)")
-    elif single_thread:
+    if not limit_cpu_threads(cfg, device, params) and single_thread:  # nntui run's rule, for both sides
         torch.set_num_threads(1)
-    interleaved_round(bundle, cfg, device)  # warm-up: lazy initialization would hit one side only
-    plain, ours = [], []
+    result = Result(model, case)
+    interleaved_round(bundle, cfg, device, case.plain_kernels)  # warm-up: lazy initialization would hit one side only
     for _round in range(rounds):
-        plain_rate, ours_rate = interleaved_round(bundle, cfg, device)
-        plain.append(plain_rate)
-        ours.append(ours_rate)
+        plain_rate, ours_rate, plain_kernels, nntui_kernels = interleaved_round(bundle, cfg, device, case.plain_kernels)
+        result.plain.append(plain_rate)
+        result.ours.append(ours_rate)
+        result.kernels = f"{plain_kernels} / {nntui_kernels}"
+    print(f"  {model}, {case.label}, {torch.get_num_threads()} thread(s):\n{summarize(result.plain, result.ours)}")
     torch.set_num_threads(threads)
-    print(summarize(label, plain, ours))
-    return statistics.median(o / p for o, p in zip(ours, plain))
+    return result
 
 
-def summarize(label: str, plain: list[float], ours: list[float]) -> str:
+def summarize(plain: list[float], ours: list[float]) -> str:
     """Three estimates of nntui/plain throughput, since one number hides how noisy a shared VM is.
 
     paired: the median of each round's ratio (within a round the sides ran interleaved);
@@ -232,10 +288,37 @@ def summarize(label: str, plain: list[float], ours: list[float]) -> str:
     """
     paired = sorted(o / p for o, p in zip(ours, plain))
     quartiles = statistics.quantiles(paired, n=4) if len(paired) > 1 else [paired[0]] * 3
-    return (f"{label:<28} plain {statistics.median(plain):>8.0f} samples/s  nntui {statistics.median(ours):>8.0f} "
-            f"samples/s\n{'':<28} ratio paired {statistics.median(paired):.3f} (quartiles {quartiles[0]:.3f}"
-            f"..{quartiles[2]:.3f}, {len(paired)} rounds)  medians {statistics.median(ours) / statistics.median(plain):.3f}"
+    return (f"    plain {statistics.median(plain):>8.0f} samples/s  nntui {statistics.median(ours):>8.0f} samples/s  "
+            f"ratio paired {statistics.median(paired):.3f} (quartiles {quartiles[0]:.3f}..{quartiles[2]:.3f}, "
+            f"{len(paired)} rounds)  medians {statistics.median(ours) / statistics.median(plain):.3f}"
             f"  best {max(ours) / max(plain):.3f}")
+
+
+def table(results: list[Result]) -> str:
+    """One line per comparison; bf16 against float32 is also given for nntui alone (bf16 / overhead)."""
+    lines = [f"{'model':<28} {'comparison':<36} {'Adam plain / nntui':<19} {'plain/s':>8} {'nntui/s':>8} "
+             f"{'ratio':>6}  target"]
+    for result in results:
+        target = f">= {result.case.target:g} {'met' if result.ratio >= result.case.target else 'NOT met'}" \
+            if result.case.target else ""
+        lines.append(f"{result.model:<28} {result.case.label:<36} {result.kernels:<19} "
+                     f"{statistics.median(result.plain):>8.0f} {statistics.median(result.ours):>8.0f} "
+                     f"{result.ratio:>6.3f}  {target}")
+    for model in dict.fromkeys(r.model for r in results):
+        ratios = {r.case.label: r.ratio for r in results if r.model == model}
+        overhead, bf16 = ratios.get(CASES[1].label), ratios.get(CASES[2].label)
+        if overhead and bf16:
+            lines.append(f"{model:<28} {'bf16 / float32, both nntui':<36} {'':<19} {'':>8} {'':>8} {bf16 / overhead:>6.3f}")
+    return "\n".join(lines)
+
+
+def case_config(preset: str, base: list[str], case: Case):
+    """The case's configuration, or None (with a note) when this nntui lacks one of its keys."""
+    try:
+        return load_config(preset, [*base, *case.nntui_sets])
+    except ConfigError as error:
+        print(f"  skipped {preset}, {case.label}: {error}")
+        return None
 
 
 def main() -> None:
@@ -244,15 +327,29 @@ def main() -> None:
                         help="rounds of digits-mlp; the MNIST-sized case, 5x longer per round, gets two thirds as many")
     parser.add_argument("--threads", choices=("default", "one"), default="one",
                         help="intra-op threads for the MNIST-sized case (one: steadier on a small, shared VM)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a look in under 2 minutes: 3 rounds, 10 digits epochs, 1 epoch of 12,000 MNIST-sized samples")
     args = parser.parse_args()
     device = torch.device("cpu")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads by default")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads by default; "
+          f"samples per CPU-second; small MLPs run on 1 thread, as nntui run does")
+    rounds = 3 if args.quick else args.rounds
     fixed = ["early_stopping.enabled=false", "schedule.name='constant'", "model.dropout=0.0"]
-    digits = load_config("digits-mlp", fixed)  # the preset as users run it: 40 epochs
-    compare("digits-mlp (1150 x 64)", build_data(digits, device, Path(tempfile.gettempdir())), digits, args.rounds)
-    mnist = load_config("mnist-mlp", ["train.epochs=3", "data.batch_size=64"])
-    compare("MNIST-sized MLP 784-500-10", synthetic_mnist(mnist, device), mnist, max(2, args.rounds * 2 // 3),
-            single_thread=args.threads == "one")
+    digits_base = fixed + (["train.epochs=10"] if args.quick else [])  # else the preset as users run it: 40 epochs
+    mnist_base = ["train.epochs=1" if args.quick else "train.epochs=3", "data.batch_size=64"]
+    mnist_samples = 12_000 if args.quick else 54_000
+    results = []
+    for case in CASES:
+        cfg = case_config("digits-mlp", digits_base, case)
+        if cfg is not None:
+            bundle = build_data(cfg, device, Path(tempfile.gettempdir()))
+            results.append(compare("digits-mlp (1150 x 64)", case, bundle, cfg, rounds))
+        cfg = case_config("mnist-mlp", mnist_base, case)
+        if cfg is not None:
+            results.append(compare("MNIST-sized MLP 784-500-10", case, synthetic_mnist(cfg, device, mnist_samples), cfg,
+                                   max(2, rounds * 2 // 3), single_thread=args.threads == "one"))
+    print()
+    print(table(results))
 
 
 if __name__ == "__main__":

@@ -98,6 +98,9 @@ class AugmentConfig(_Section):
     hflip: bool = Field(False, description="random horizontal flip")
     shear: float = Field(0.0, ge=0, lt=90, description="max shear, degrees")
     zoom: tuple[float, float] = Field((1.0, 1.0), description="scale range, e.g. [0.9, 1.2]")
+    on: Literal["auto", "device", "workers"] = Field(
+        "auto", description="where: whole batches on the training device, or per sample in DataLoader "
+                            "workers; auto: the device when the split fits (image folders: workers)")
 
     @field_validator("zoom")
     @classmethod
@@ -108,8 +111,13 @@ class AugmentConfig(_Section):
         return value
 
     @property
+    def warps(self) -> bool:
+        """Whether an affine transform (rotation, translation, shear or zoom) is on."""
+        return bool(self.rotation or self.translate or self.shear or tuple(self.zoom) != (1.0, 1.0))
+
+    @property
     def active(self) -> bool:
-        return bool(self.rotation or self.translate or self.hflip or self.shear or self.zoom != (1.0, 1.0))
+        return self.warps or self.hflip
 
 
 class DataConfig(_Section):

@@ -18,6 +18,7 @@ from nntui.data import (
     EVAL_BATCH_SIZE,
     DataBundle,
     DataError,
+    DeviceAugmentedBatches,
     LoaderBatches,
     TensorBatches,
     build_data,
@@ -364,19 +365,20 @@ def test_a_validation_split_that_rounds_to_no_sample_is_refused_when_a_monitor_n
 # --------------------------------------------------------------------------- augmentation
 
 
-def test_augmentation_changes_training_batches_only(tmp_path):
+@pytest.mark.parametrize("on, source_type", [("auto", DeviceAugmentedBatches), ("workers", LoaderBatches)])
+def test_augmentation_changes_training_batches_only(tmp_path, on, source_type):
     common = dict(dataset="digits", normalize="zscore", batch_size=64)
     plain = build(tmp_path, seed=1, **common)
     augmented = build(tmp_path, seed=1, augment={"rotation": 30, "translate": 0.2, "hflip": True,
-                                                 "shear": 10, "zoom": [0.8, 1.2]}, **common)
-    assert isinstance(augmented.train, LoaderBatches) and augmented.train.num_samples == plain.train.num_samples
+                                                 "shear": 10, "zoom": [0.8, 1.2], "on": on}, **common)
+    assert isinstance(augmented.train, source_type) and augmented.train.num_samples == plain.train.num_samples
     x_plain, y_plain = all_batches(plain.train, epoch=2)
     x_aug, y_aug = all_batches(augmented.train, epoch=2)
     assert torch.equal(y_plain, y_aug) and x_plain.shape == x_aug.shape
     assert (x_plain - x_aug).abs().mean() > 0.1
     for split in ("val", "test"):
         assert torch.equal(getattr(plain, split).x, getattr(augmented, split).x)
-    workers = build(tmp_path, seed=1, num_workers=2, augment={"rotation": 30}, **common).train
+    workers = build(tmp_path, seed=1, num_workers=2, augment={"rotation": 30, "on": on}, **common).train
     assert torch.equal(all_batches(workers, epoch=2)[0], all_batches(workers, epoch=2)[0])  # seeded by epoch
     assert not torch.equal(all_batches(workers, epoch=2)[0], all_batches(workers, epoch=3)[0])
 

@@ -15,10 +15,11 @@ from torch import Tensor
 from nntui.config import RunConfig
 from nntui.data.batches import BatchSource, LoaderBatches, TensorBatches, epoch_permutation
 from nntui.data.bundle import DataBundle, DataError
+from nntui.data.device_augment import DeviceAugmentedBatches, augments_on_device
 from nntui.data.prepare import Normalizer, RawData, check_validation_split, fit_normalizer, holdout_split
 
 __all__ = [
-    "BatchSource", "DataBundle", "DataError", "LoaderBatches", "TensorBatches",
+    "BatchSource", "DataBundle", "DataError", "DeviceAugmentedBatches", "LoaderBatches", "TensorBatches",
     "build_data", "epoch_permutation",
 ]
 
@@ -84,11 +85,14 @@ def _bundle_from_raw(raw: RawData, cfg: RunConfig, device: torch.device) -> Data
         batch_size = data.batch_size if shuffle else max(data.batch_size, EVAL_BATCH_SIZE)
         return TensorBatches(_normalized_on(device, x, normalizer), y.to(device), batch_size, shuffle, seed)
 
-    if data.augment.active:
+    if data.augment.active and augments_on_device(data.augment.on, x_train, device):
+        train: BatchSource = DeviceAugmentedBatches(x_train.to(device), y_train.to(device), data.augment,
+                                                    normalizer, data.batch_size, seed)
+    elif data.augment.active:
         from nntui.data.vision import AugmentedTensors, augment_transform
 
         dataset = AugmentedTensors(x_train, y_train, augment_transform(data.augment), normalizer)
-        train: BatchSource = LoaderBatches(dataset, data.batch_size, True, seed, device, data.num_workers)
+        train = LoaderBatches(dataset, data.batch_size, True, seed, device, data.num_workers)
     else:
         train = on_device(x_train, y_train, shuffle=True)
     num_outputs = len(raw.class_names) if raw.class_names else 1

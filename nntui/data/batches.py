@@ -19,10 +19,15 @@ from torch.utils.data import DataLoader, Dataset
 _SPLIT_STREAM = 0xFFFF_FFFF
 
 
-def _generator(seed: int, stream: int) -> torch.Generator:
+def _generator(seed: int, stream: int | str) -> torch.Generator:
     # torch's CPU generator (mt19937) keeps only the low 32 bits of a seed: hash the pair into them
     digest = hashlib.blake2b(f"nntui:{seed}:{stream}".encode(), digest_size=4).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest, "little"))
+
+
+def augment_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator that draws the augmentation parameters of `epoch` (a stream apart from its order)."""
+    return _generator(seed, f"augment:{epoch}")
 
 
 def split_generator(seed: int) -> torch.Generator:

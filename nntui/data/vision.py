@@ -115,12 +115,16 @@ def _gunzip_missing(folder: Path, names: tuple[str, ...]) -> None:
 
 
 def augment_transform(augment: AugmentConfig) -> Callable[[Tensor], Tensor]:
-    """RandomAffine (rotation, translation, zoom, shear) and RandomHorizontalFlip, torchvision v2."""
+    """RandomAffine (rotation, translation, zoom, shear) and RandomHorizontalFlip, torchvision v2.
+
+    The per-sample path (DataLoader workers). `device_augment` draws the same parameters and warps
+    whole batches the same way (bilinear, fill 0): a change here must be made there too.
+    """
     from torchvision.transforms import v2
 
     steps: list[Any] = []
     zoom = tuple(augment.zoom) if tuple(augment.zoom) != (1.0, 1.0) else None
-    if augment.rotation or augment.translate or augment.shear or zoom:
+    if augment.warps:
         steps.append(v2.RandomAffine(
             degrees=augment.rotation,
             translate=(augment.translate, augment.translate) if augment.translate else None,
