@@ -271,10 +271,11 @@ def test_a_completed_run_with_restore_best_is_tested_with_the_best_epochs_weight
     """Keras 3 restores the best weights at the end of training, early-stopped or not."""
     from nntui.engine.evaluate import evaluate
 
-    cfg = small_digits("train.epochs=8", "early_stopping.enabled=true", "early_stopping.patience=100",
+    # Adam at lr 0.1 makes the validation loss jump about: its best epoch comes before the last
+    cfg = small_digits("train.epochs=7", "early_stopping.enabled=true", "early_stopping.patience=100",
                        "early_stopping.restore_best=true", "optim.lr=0.1", "schedule.name='constant'")
     trainer, end, events, snapshots = run_with_snapshots(cfg, tmp_path)
-    assert end.status == "completed" and end.best_epoch < 8  # the best is not the last epoch
+    assert end.status == "completed" and end.best_epoch < 7  # the best is not the last epoch
     for name, tensor in snapshots[end.best_epoch].items():
         assert torch.equal(trainer.model.state_dict()[name], tensor), name
     trainer.model.load_state_dict(snapshots[end.best_epoch])
