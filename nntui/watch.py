@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from nntui.engine import checkpoints
-from nntui.engine.control import Command, Controls
+from nntui.engine.control import Command, Controls, wait_while_paused
 from nntui.engine.early_stopping import EarlyStopping
 from nntui.engine.events import CheckpointSaved, ControlApplied, EpochEnded, GradNorms, RunEnded, RunStarted, StepLogged
 from nntui.engine.failures import one_line
@@ -27,7 +27,6 @@ from nntui.fs import RunDir
 from nntui.watch_parts import SignalStops, StepLosses, checkpoint_state, metric_value, set_learning_rate
 from nntui.watch_session import config_text, open_writer, plain, resolve_run_dir, run_config, script_name
 
-PAUSE_POLL_S = 0.05
 EPOCH_FIELDS = ("train_loss", "val_loss", "train_acc", "val_acc", "val_mae", "val_r2")
 
 
@@ -253,18 +252,15 @@ class Monitor:
 
     def _wait_while_paused(self) -> None:
         """Obey commands until one resumes (or stops) the loop; the pause is left out of the times."""
-        started = time.monotonic()
-        try:
-            while self.paused:
-                time.sleep(PAUSE_POLL_S)
-                for command in self.controls.drain():
-                    self._apply(command)
-                if self._system.due(time.monotonic()):
-                    self._sample_system()
-        finally:
-            paused = time.monotonic() - started
-            self._paused_s += paused
-            self._mark_time += paused
+        wait_while_paused(self.controls, self._apply, lambda: self.paused, self._tick_paused, self._add_paused)
+
+    def _tick_paused(self, now: float) -> None:
+        if self._system.due(now):
+            self._sample_system()
+
+    def _add_paused(self, seconds: float) -> None:
+        self._paused_s += seconds
+        self._mark_time += seconds
 
     def _apply(self, command: Command) -> None:
         step, action = self.global_step, command.action

@@ -8,6 +8,7 @@ taking a lock it might already hold.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
@@ -73,3 +74,23 @@ class Controls:
         while self._queue:
             commands.append(self._queue.popleft())
         return commands
+
+
+PAUSE_POLL_S = 0.05  # how often a paused loop looks for commands
+
+
+def wait_while_paused(controls: Controls, apply: Callable[[Command], None], paused: Callable[[], bool],
+                      tick: Callable[[float], None], add_paused: Callable[[float], None]) -> None:
+    """Obey commands until `paused()` turns false (a resume or a stop), calling `tick(now)` at
+    each poll (system samples go on while paused); the seconds paused go to `add_paused`, also
+    when a command raises, so that they are left out of the run's durations. Shared by the
+    trainer and `nntui.Monitor`."""
+    started = time.monotonic()
+    try:
+        while paused():
+            time.sleep(PAUSE_POLL_S)
+            for command in controls.drain():
+                apply(command)
+            tick(time.monotonic())
+    finally:
+        add_paused(time.monotonic() - started)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nntui.engine import checkpoints
-from nntui.engine.control import Command, Controls
+from nntui.engine.control import Command, Controls, wait_while_paused
 from nntui.engine.events import ControlApplied
 from nntui.engine.optim import current_lr
 from nntui.engine.system import SystemSampler
@@ -55,19 +55,16 @@ class Steering:
     def _wait_while_paused(self) -> None:
         """Obey commands until one resumes (or stops) the run; the time paused is left out of
         the epoch's time, the throughput and the run's time."""
-        started = time.monotonic()
-        try:
-            while self.paused:
-                time.sleep(0.05)
-                for command in self.controls.drain():
-                    self._apply(command)
-                if self.system.due(time.monotonic()):
-                    self._sample_system()
-        finally:
-            paused = time.monotonic() - started
-            self._paused_s += paused
-            marked, marked_time = self._log_mark
-            self._log_mark = (marked, marked_time + paused)
+        wait_while_paused(self.controls, self._apply, lambda: self.paused, self._tick_paused, self._add_paused)
+
+    def _tick_paused(self, now: float) -> None:
+        if self.system.due(now):
+            self._sample_system()
+
+    def _add_paused(self, seconds: float) -> None:
+        self._paused_s += seconds
+        marked, marked_time = self._log_mark
+        self._log_mark = (marked, marked_time + seconds)
 
     def _apply(self, command: Command) -> None:
         step, action = self.progress.step, command.action
