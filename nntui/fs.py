@@ -341,6 +341,7 @@ class RunDir:
     METRICS = "metrics.jsonl"
     SUMMARY = "summary.json"
     ERROR_LOG = "error.log"
+    OUTPUT_LOG = "output.log"  # `nntui run SCRIPT.py`: the script's stdout and stderr
     CHECKPOINTS = "checkpoints"
     LAST = "last.pt"
     BEST = "best.pt"

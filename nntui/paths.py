@@ -9,6 +9,7 @@ from pathlib import Path
 
 RUNS_ENV = "NNTUI_RUNS_DIR"
 DATA_ENV = "NNTUI_DATA_DIR"
+RUN_DIR_ENV = "NNTUI_RUN_DIR"  # `nntui run SCRIPT.py` names the run directory it made for the script's Monitor
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 

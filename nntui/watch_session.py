@@ -16,8 +16,8 @@ from typing import Any, Mapping
 from nntui import fs, paths
 from nntui.config import DEVICE_PATTERN, ConfigError, RunConfig, validate
 from nntui.engine.events import Event, to_record
+from nntui.paths import RUN_DIR_ENV
 from nntui.rundir import RunDirWriter, record_line
-from nntui.watch_env import RUN_DIR_ENV
 
 SCRIPT_TABLE = "script"  # config.toml's table of what the script said (not a preset key: resuming refuses it)
 DESCRIPTION = "a training loop of its own, watched with nntui.Monitor"

@@ -19,7 +19,8 @@ from typing import NoReturn, Optional, Sequence
 import typer
 
 from nntui.cli.base import fail
-from nntui.watch_env import OUTPUT_LOG, RUN_DIR_ENV
+from nntui.fs import RunDir
+from nntui.paths import RUN_DIR_ENV
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -40,7 +41,7 @@ def run_script(script: Path, args: Sequence[str], *, headless: bool, runs_dir: O
     command = [sys.executable, str(script), *args]
     if not headless:
         _run_in_app(script, command, run_dir)
-    typer.echo(f"nntui: running {script} as run {run_dir.name}; its output goes to {run_dir / OUTPUT_LOG}",
+    typer.echo(f"nntui: running {script} as run {run_dir.name}; its output goes to {run_dir / RunDir.OUTPUT_LOG}",
                err=True)
     code = _run_and_wait(command, run_dir)
     typer.echo(f"nntui: {never_monitored(script, run_dir) or ended_line(run_dir, code)}", err=True)
@@ -61,7 +62,6 @@ def ended_line(run_dir: Path, code: int) -> str:
 def make_run_dir(script: Path, runs_dir: Optional[Path], name: Optional[str]) -> Path:
     """The new run directory, made (0700, the user's own) with an empty output log."""
     from nntui import paths
-    from nntui.fs import RunDir
 
     root = paths.runs_dir(runs_dir)
     try:
@@ -73,7 +73,7 @@ def make_run_dir(script: Path, runs_dir: Optional[Path], name: Optional[str]) ->
         fail(f"run {run_dir} already exists; pick another --name")
     try:
         with RunDir(run_dir).create() as directory:
-            directory.open_append(OUTPUT_LOG).close()
+            directory.open_append(RunDir.OUTPUT_LOG).close()
     except OSError as error:  # one line: nntui.fs names the cause and the file
         fail(str(error))
     return run_dir.absolute()
@@ -86,10 +86,9 @@ def script_env(run_dir: Path) -> dict[str, str]:
 
 def open_output(run_dir: Path) -> int:
     """A descriptor appending to the run's output log (never through a link)."""
-    from nntui.fs import RunDir
 
     with RunDir(run_dir).open() as directory:
-        return directory.open_append(OUTPUT_LOG).fd
+        return directory.open_append(RunDir.OUTPUT_LOG).fd
 
 
 def start_script(command: Sequence[str], run_dir: Path, stdin: object = None) -> subprocess.Popen[bytes]:
@@ -126,12 +125,11 @@ def _run_and_wait(command: Sequence[str], run_dir: Path) -> int:
 
 def never_monitored(script: Path, run_dir: Path) -> str:
     """A line saying the script wrote no records (it never made an nntui.Monitor), or ''."""
-    from nntui.fs import RunDir
 
     if RunDir(run_dir).metrics.exists():
         return ""
     return (f"{script} never created an nntui.Monitor: nothing was recorded "
-            f"(its output is in {run_dir / OUTPUT_LOG})")
+            f"(its output is in {run_dir / RunDir.OUTPUT_LOG})")
 
 
 def _run_in_app(script: Path, command: Sequence[str], run_dir: Path) -> NoReturn:

@@ -10,7 +10,6 @@ from typing import Sequence
 from nntui.fs import RunDir
 from nntui.tui.launcher import ChildRun
 from nntui.tui.monitor import MonitorScreen
-from nntui.watch_env import OUTPUT_LOG
 
 OUTPUT_POLL_S = 0.25
 OUTPUT_CHUNK = 64 * 1024  # read per poll at most: a script printing floods does not stall the app
@@ -32,7 +31,7 @@ class ScriptRun(ChildRun):
         self.runs_dir, self.name = self.run_dir.parent, self.run_dir.name
         self.data_dir = None
         self.config_path = None
-        self.stderr_path = self.run_dir / OUTPUT_LOG  # its last line is the error the monitor shows
+        self.stderr_path = self.run_dir / RunDir.OUTPUT_LOG  # its last line is the error the monitor shows
         self.process = None
 
     def command(self) -> list[str]:
@@ -63,7 +62,7 @@ class ScriptMonitorScreen(MonitorScreen):
 
     def __init__(self, child: ScriptRun) -> None:
         super().__init__(child.run_dir, "run", child=child)
-        self.output = OutputTail(RunDir(child.run_dir).path / OUTPUT_LOG)
+        self.output = OutputTail(RunDir(child.run_dir).path / RunDir.OUTPUT_LOG)
 
     def on_mount(self) -> None:
         super().on_mount()
