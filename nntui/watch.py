@@ -138,7 +138,7 @@ class Monitor:
             train_size=0, val_size=0, test_size=0, resumed_from=None, task=self.task, epochs=self.epochs or 1,
             steps_per_epoch=self.steps_per_epoch or 0, batch_size=self.batch_size or 0,
             optimizer=type(self.optimizer).__name__, lr=self._lr(), run_name=self.run_dir.name, pid=os.getpid(),
-            layers=self._probe.names, early_stop=self._early.status() if self._early else None)
+            layers=self._probe.names, early_stop=self._early.status() if self._early else None, own_loop=True)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: Any) -> bool:
         try:

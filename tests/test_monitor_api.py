@@ -62,6 +62,7 @@ def test_a_loop_writes_the_records_the_readers_expect(tmp_path):
     assert None not in events, "a record the readers cannot use"
     kinds = [record["event"] for record in records]
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 3
+    assert records[0]["own_loop"] is True  # the monitor offers no n, e or f for it
     assert [r["step"] for r in records if r["event"] == "step"] == [5, 10, 12, 15, 20, 24, 25, 30, 35, 36]  # and at epoch ends
     epochs = records_of(run_dir, "epoch")
     assert [e["val_f1"] for e in epochs] == [0.25] * 3  # a metric with no field of its own is kept

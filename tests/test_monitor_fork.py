@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,12 @@ async def test_f_without_a_checkpoint_says_why(tmp_path):
 def test_when_f_forks(situation, says):
     reason = why_not("fork_run", situation)
     assert says in reason and bool(reason) == bool(says)
+
+
+@pytest.mark.parametrize("action", ["fork_run", "new_run", "continue_run"])
+def test_a_run_of_the_users_own_loop_is_not_trained_on_by_nntui(action):
+    """nntui.Monitor's runs hold no preset nntui could train: f, n and e say so."""
+    ended = Situation("attach", live=False, starting=False, quitting=False, end_status="completed",
+                      has_checkpoint=True)
+    assert not why_not(action, ended)
+    assert "your own loop" in why_not(action, replace(ended, own_loop=True))

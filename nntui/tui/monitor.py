@@ -224,7 +224,8 @@ class MonitorScreen(MonitorActions):
         return Situation(self.mode, self.state.live, self.state.launching, self._quitting,
                          end.status if end is not None else None,
                          (not self.state.live or self.mode == "show")
-                         and (self.run_dir / "checkpoints" / "last.pt").exists())
+                         and (self.run_dir / "checkpoints" / "last.pt").exists(),
+                         bool(self.state.started and self.state.started.own_loop))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Only the keys that apply now are offered (footer, palette); the others say why not."""

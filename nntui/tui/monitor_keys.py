@@ -34,6 +34,7 @@ class Situation:
     quitting: bool  # a stop was asked for from here
     end_status: str | None = None  # the end record's status, once there is one
     has_checkpoint: bool = False
+    own_loop: bool = False  # a loop of the user's (nntui.Monitor): nntui cannot train it on
 
 
 def why_not(action: str, now: Situation) -> str:
@@ -46,6 +47,8 @@ def why_not(action: str, now: Situation) -> str:
         if not now.live:
             return "the run is over: nothing to steer (n starts a new one)"
         return ""
+    if now.own_loop and action in ("new_run", "continue_run", "fork_run"):
+        return "a run of your own loop (nntui.Monitor): run your script again to train more"
     if action == "new_run":
         return "" if not now.live or now.mode == "show" else "a new run from these settings: once this one is over"
     if action == "continue_run":
