@@ -14,7 +14,8 @@ from nntui.compare import MetricSummary, format_setting, settings_diff, summariz
 from nntui.metrics import metric
 from nntui.tui.formatting import DASH, fmt_metric
 
-KEY_WIDTH = 28  # the settings' dotted keys are not cut shorter than this
+KEY_WIDTH = 18  # the settings' dotted keys are not cut shorter than this
+VALUE_WIDTH = 10  # a setting's value is cut (…) beyond this: the pane sits beside the charts
 NOTHING_SELECTED = "space selects runs: their curves, the settings that differ and a summary of each show here"
 
 
@@ -28,11 +29,12 @@ def diff_table(settings: Mapping[str, Mapping[str, Any]]) -> RenderableType:
     table = Table(title="settings that differ", title_justify="left", box=None, header_style="bold",
                   padding=(0, 1), pad_edge=False)
     table.add_column("setting", style="bold", no_wrap=True, min_width=min(KEY_WIDTH, max(map(len, diff))))
-    for name in settings:
-        table.add_column(name, overflow="fold")
+    for number in range(1, len(settings) + 1):  # run names are too long for column headers: numbered
+        table.add_column(f"#{number}", no_wrap=True, overflow="ellipsis", max_width=VALUE_WIDTH)
     for key, values in diff.items():
         table.add_row(key, *(format_setting(values[name]) for name in settings))
-    return table
+    key = Text("  ".join(f"#{number} {name}" for number, name in enumerate(settings, start=1)), style="dim")
+    return Group(table, key)
 
 
 def summary_table(name: str, summaries: Sequence[MetricSummary]) -> RenderableType:
@@ -41,8 +43,8 @@ def summary_table(name: str, summaries: Sequence[MetricSummary]) -> RenderableTy
         return Text(f"{name}: no epoch yet", style="dim")
     table = Table(title=name, title_justify="left", box=None, header_style="bold", padding=(0, 1),
                   pad_edge=False)
-    for column in ("metric", "best", "epoch", "final", "min", "max"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
+    for column in ("metric", "best", "@epoch", "final", "min", "max"):
+        table.add_column(column, justify="left" if column == "metric" else "right", no_wrap=True)
     for item in summaries:
         values = (item.best, item.final, item.low, item.high)
         best, final, low, high = (fmt_metric(item.metric, value) for value in values)
