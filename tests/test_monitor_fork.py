@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import pilot_wait_until as wait_until
+from conftest import records
 
 from nntui.config import load_config
 from nntui.runs import config_of_run, read_records
@@ -123,6 +124,12 @@ async def test_f_on_a_finished_run_forks_from_its_last_checkpoint(finished, laun
         assert form.fork_title == f"fork digits-mlp-complete at step {checkpoint_steps(finished)[-1]:,}"
         assert list(form.presets) == ["digits-mlp (fork)"] and form.config.train.epochs == 40
         assert not (finished / "control").exists()  # read-only: nothing was sent
+        done = max(r["epoch"] for r in records(finished) if r["event"] == "epoch")
+        short = form.config.model_copy(update={"train": form.config.train.model_copy(update={"epochs": done})})
+        form.on_start(short)  # would train nothing: said on the form, nothing launched
+        await pilot.pause()
+        assert app.screen is form and not launched
+        assert f"the checkpoint ends epoch {done}" in str(form.query_one("#start-failed").render())
         form.on_start(form.config)
         await wait_until(pilot, lambda: launched, what="the fork's launch")
         assert launched[0].fork_args == ["--fork", f"{finished}@last"]

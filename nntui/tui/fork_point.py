@@ -44,6 +44,14 @@ class ForkPoint:
     config: "RunConfig"
     checkpoint: Path  # the parent's last.pt, or a private copy of it
     step: int | None  # None: no checkpoint record says (an older run)
+    epochs_done: int = 0  # the epochs the checkpoint has trained to their end
+
+    def too_few_epochs(self, config: "RunConfig") -> str:
+        """'' when `config` trains the fork on; else why not, in one line for the form."""
+        done = self.epochs_done
+        if config.train.epochs > done:
+            return ""
+        return f"epochs: the checkpoint ends epoch {done}; set more than {done} to train the fork"
 
     @property
     def title(self) -> str:
@@ -82,7 +90,14 @@ def fork_point(run_dir: Path, config: "RunConfig", live: bool) -> ForkPoint:
     with source:
         step = last_checkpoint_step(run_dir)
         checkpoint = _copied(source, run_dir) if live else last
-    return ForkPoint(run_dir.name, config, checkpoint, step)
+    return ForkPoint(run_dir.name, config, checkpoint, step, epochs_done(run_dir, step))
+
+
+def epochs_done(run_dir: Path, step: int | None) -> int:
+    """The last epoch the run ended by `step` (all its epochs when the step is not known)."""
+    ends = [record.get("epoch") for record in scan_records(RunDir(run_dir).metrics, ["epoch"])
+            if step is None or (isinstance(record.get("step"), int) and record["step"] <= step)]
+    return max((epoch for epoch in ends if isinstance(epoch, int)), default=0)
 
 
 def last_checkpoint_step(run_dir: Path) -> int | None:

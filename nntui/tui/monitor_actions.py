@@ -90,6 +90,10 @@ class MonitorActions(Screen[None]):
             return
 
         def start(config: "RunConfig") -> None:
+            problem = point.too_few_epochs(config)
+            if problem:  # said on the form, where the epochs can be changed (the fork would fail)
+                self.app.screen.show_start_error(problem)  # type: ignore[attr-defined]
+                return
             self.app.pop_screen()
             if self.state.live:  # its monitor makes way for the fork's; the run goes on
                 self.app.notify(f"run {point.parent} goes on: `nntui attach {point.parent}` follows it",
