@@ -78,3 +78,27 @@ def test_quit_dialog_starts_on_leave_it_running(snap_compare):
 
     app = create_app(mode="show", runs_dir=RUNS, run_dir=RUNS / "digits-mlp-paused")
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def two_runs_selected(pilot) -> None:
+    """The runs screen with its first two rows selected: overlay, legend, diff and summaries."""
+    from nntui.tui.charts.overlay import OverlayCharts
+
+    for key in ("space", "down", "space"):
+        await pilot.press(key)
+        await pilot.pause(0.1)
+    overlay = pilot.app.screen.query_one(OverlayCharts)
+    deadline = time.monotonic() + 10
+    while len(overlay.runs) < 2:
+        assert time.monotonic() < deadline, "the overlay did not take the selected runs"
+        await pilot.pause(0.05)
+    await pilot.pause(0.5)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda size: f"{size[0]}x{size[1]}")
+def test_runs_screen(snap_compare, monkeypatch, size):
+    # the fixtures' recorded pids belong to no run here, whatever process has that number now
+    monkeypatch.setattr("nntui.runs.pid_alive", lambda pid: False)
+    relative = RUNS.relative_to(Path.cwd()) if RUNS.is_relative_to(Path.cwd()) else RUNS  # the title shows it
+    app = create_app(mode="runs", runs_dir=relative)
+    assert snap_compare(app, terminal_size=size, run_before=two_runs_selected)
