@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from nntui import fs, records
 from nntui.config import RunConfig
@@ -70,9 +70,17 @@ class RunDirWriter:
         if isinstance(event, RunStarted):
             self._started = event
 
-    def _append(self, event: Event) -> None:
+    def write_extra(self, event: Event, extra: Mapping[str, Any]) -> None:
+        """`event`'s record with more keys (a user's own metrics: the contract welcomes more keys);
+        a key the record has already keeps the record's value."""
+        self._append(event, extra)
+
+    def _append(self, event: Event, extra: Mapping[str, Any] | None = None) -> None:
+        record = to_record(event)
+        if extra:
+            record.update((key, value) for key, value in extra.items() if key not in record)
         try:
-            self._stream.write(record_line(to_record(event)).encode("utf-8"))
+            self._stream.write(record_line(record).encode("utf-8"))
         except OSError as error:
             self._error = self._error or error
             raise

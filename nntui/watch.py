@@ -17,11 +17,12 @@ from typing import Any, Callable, Mapping
 import torch
 
 from nntui.engine import checkpoints
-from nntui.engine.control import Command, Controls, wait_while_paused
+from nntui.engine.control import Command, Controls, ObeysCommands
 from nntui.engine.early_stopping import EarlyStopping
 from nntui.engine.events import CheckpointSaved, ControlApplied, EpochEnded, GradNorms, RunEnded, RunStarted, StepLogged
 from nntui.engine.failures import one_line
 from nntui.engine.gradients import GradNormProbe, global_norm
+from nntui.engine.optim import current_lr
 from nntui.engine.system import SystemSampler
 from nntui.fs import RunDir
 from nntui.watch_parts import SignalStops, StepLosses, checkpoint_state, metric_value, set_learning_rate
@@ -30,7 +31,7 @@ from nntui.watch_session import config_text, open_writer, plain, resolve_run_dir
 EPOCH_FIELDS = ("train_loss", "val_loss", "train_acc", "val_acc", "val_mae", "val_r2")
 
 
-class Monitor:
+class Monitor(ObeysCommands):
     """Watch and steer a training loop you wrote; use it as a context manager.
 
     ```python
@@ -95,7 +96,7 @@ class Monitor:
 
     def __enter__(self) -> Monitor:
         cfg = run_config(preset=script_name(), task=self.task, epochs=self.epochs,
-                         lr=float(self.optimizer.param_groups[0]["lr"]),
+                         lr=current_lr(self.optimizer),
                          optimizer=type(self.optimizer).__name__.lower(), device=str(self._device()),
                          log_every=self.log_every, log_interval_s=self.log_interval_s,
                          early_stopping=self.early_options)
@@ -137,7 +138,7 @@ class Monitor:
             preset=preset, device=str(self._device()), params=sum(p.numel() for p in self.model.parameters()),
             train_size=0, val_size=0, test_size=0, resumed_from=None, task=self.task, epochs=self.epochs or 1,
             steps_per_epoch=self.steps_per_epoch or 0, batch_size=self.batch_size or 0,
-            optimizer=type(self.optimizer).__name__, lr=self._lr(), run_name=self.run_dir.name, pid=os.getpid(),
+            optimizer=type(self.optimizer).__name__, lr=current_lr(self.optimizer), run_name=self.run_dir.name, pid=os.getpid(),
             layers=self._probe.names, early_stop=self._early.status() if self._early else None, own_loop=True)
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: Any) -> bool:
@@ -223,7 +224,7 @@ class Monitor:
         now = time.monotonic()
         samples = steps * (self.batch_size or 1)
         loss = values[0] / count if count else math.nan
-        self._writer(StepLogged(self.global_step, self.epoch_number, loss, self._lr(), global_norm(values[1:]),
+        self._writer(StepLogged(self.global_step, self.epoch_number, loss, current_lr(self.optimizer), global_norm(values[1:]),
                                 samples / max(now - self._mark_time, 1e-9)))
         self._writer(GradNorms(self.global_step, tuple(zip(self._probe.names, values[1:]))))
         self._last_log = self._mark_time = now
@@ -236,23 +237,10 @@ class Monitor:
         if sample is not None:
             self._writer(sample)
 
-    def _lr(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
-
     def _wall_s(self) -> float:
         return time.monotonic() - self._started - self._paused_s
 
     # ------------------------------------------------------------------ commands
-
-    def _obey(self, commands: list[Command]) -> None:
-        for command in commands:
-            self._apply(command)
-        if self.paused:
-            self._wait_while_paused()
-
-    def _wait_while_paused(self) -> None:
-        """Obey commands until one resumes (or stops) the loop; the pause is left out of the times."""
-        wait_while_paused(self.controls, self._apply, lambda: self.paused, self._tick_paused, self._add_paused)
 
     def _tick_paused(self, now: float) -> None:
         if self._system.due(now):
@@ -271,7 +259,7 @@ class Monitor:
             message = f"resumed at step {step}" if self.paused else "not paused"
             self.paused = False
         elif action == "lr":
-            old = self._lr()
+            old = current_lr(self.optimizer)
             set_learning_rate(self.optimizer, float(command.value))  # type: ignore[arg-type]
             message = f"learning rate {old:g} -> {float(command.value):g} from step {step + 1}"  # type: ignore[arg-type]
         elif action == "checkpoint":
@@ -316,7 +304,7 @@ class Monitor:
         epoch, now = self.epoch_number, time.monotonic()
         improved_stop = self._early.update(epoch, values.get(self._early.monitor)) if self._early else (False, False)
         paused = self._paused_s - self._epoch_paused_from
-        event = EpochEnded(epoch=epoch, step=self.global_step, lr=self._lr(),
+        event = EpochEnded(epoch=epoch, step=self.global_step, lr=current_lr(self.optimizer),
                            **{key: values.get(key) for key in EPOCH_FIELDS}, early_stop=self._early.status()
                            if self._early else None, epoch_s=now - self._epoch_started - paused, paused_s=paused)
         self._writer.write_extra(event, {key: value for key, value in values.items() if key not in EPOCH_FIELDS})

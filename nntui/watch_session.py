@@ -15,9 +15,8 @@ from typing import Any, Mapping
 
 from nntui import fs, paths
 from nntui.config import DEVICE_PATTERN, ConfigError, RunConfig, validate
-from nntui.engine.events import Event, to_record
 from nntui.paths import RUN_DIR_ENV
-from nntui.rundir import RunDirWriter, record_line
+from nntui.rundir import RunDirWriter
 
 SCRIPT_TABLE = "script"  # config.toml's table of what the script said (not a preset key: resuming refuses it)
 DESCRIPTION = "a training loop of its own, watched with nntui.Monitor"
@@ -92,22 +91,7 @@ def config_text(cfg: RunConfig, user_config: Mapping[str, Any] | None, script: s
     return cfg.to_toml() + "\n" + tomli_w.dumps({SCRIPT_TABLE: table})
 
 
-class MonitorWriter(RunDirWriter):
-    """The run directory's writer, which also writes the metrics of an epoch that have no field
-    in `EpochEnded` (the contract welcomes more keys in a record)."""
-
-    def write_extra(self, event: Event, extra: Mapping[str, Any]) -> None:
-        record = to_record(event)
-        record.update((key, value) for key, value in extra.items() if key not in record)
-        try:
-            self._stream.write(record_line(record).encode("utf-8"))
-        except OSError as error:
-            self._error = self._error or error
-            raise
-        self.records += 1
-
-
-def open_writer(run_dir: Path, made: bool, cfg: RunConfig, text: str) -> MonitorWriter:
+def open_writer(run_dir: Path, made: bool, cfg: RunConfig, text: str) -> RunDirWriter:
     """The writer of a new run directory (`made`: the one `nntui run SCRIPT.py` made), with
     config.toml written. One-line OSErrors (nntui.fs) when it cannot be."""
     if not made:
@@ -116,7 +100,7 @@ def open_writer(run_dir: Path, made: bool, cfg: RunConfig, text: str) -> Monitor
         directory = fs.RunDir(run_dir).open()
     try:
         directory.write_atomic(fs.RunDir.CONFIG, text.encode("utf-8"))
-        return MonitorWriter(directory, cfg, fresh=False)
+        return RunDirWriter(directory, cfg, fresh=False)
     except BaseException:
         if not made and directory.fd >= 0:  # (a writer that failed has closed it already)
             directory.remove()
@@ -124,5 +108,5 @@ def open_writer(run_dir: Path, made: bool, cfg: RunConfig, text: str) -> Monitor
         raise
 
 
-__all__ = ["ConfigError", "MonitorWriter", "config_text", "open_writer", "plain", "resolve_run_dir", "run_config",
+__all__ = ["ConfigError", "config_text", "open_writer", "plain", "resolve_run_dir", "run_config",
            "script_name"]

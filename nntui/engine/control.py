@@ -79,18 +79,39 @@ class Controls:
 PAUSE_POLL_S = 0.05  # how often a paused loop looks for commands
 
 
-def wait_while_paused(controls: Controls, apply: Callable[[Command], None], paused: Callable[[], bool],
-                      tick: Callable[[float], None], add_paused: Callable[[float], None]) -> None:
-    """Obey commands until `paused()` turns false (a resume or a stop), calling `tick(now)` at
-    each poll (system samples go on while paused); the seconds paused go to `add_paused`, also
-    when a command raises, so that they are left out of the run's durations. Shared by the
-    trainer and `nntui.Monitor`."""
-    started = time.monotonic()
-    try:
-        while paused():
-            time.sleep(PAUSE_POLL_S)
-            for command in controls.drain():
-                apply(command)
-            tick(time.monotonic())
-    finally:
-        add_paused(time.monotonic() - started)
+class ObeysCommands:
+    """Commands obeyed at a step boundary, and a pause held until a command ends it: shared by the
+    trainer (`engine.steering.Steering`) and `nntui.Monitor`. A subclass holds `controls` and
+    `paused`, and says what a command does (`_apply`), what goes on while paused (`_tick_paused`:
+    system samples) and where the paused seconds go (`_add_paused`: left out of durations)."""
+
+    controls: Controls
+    paused: bool
+
+    def _apply(self, command: Command) -> None:
+        raise NotImplementedError
+
+    def _tick_paused(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _add_paused(self, seconds: float) -> None:
+        raise NotImplementedError
+
+    def _obey(self, commands: list[Command]) -> None:
+        for command in commands:
+            self._apply(command)
+        if self.paused:
+            self._wait_while_paused()
+
+    def _wait_while_paused(self) -> None:
+        """Obey commands until one resumes (or stops) the loop; the seconds paused go to
+        `_add_paused` also when a command raises."""
+        started = time.monotonic()
+        try:
+            while self.paused:
+                time.sleep(PAUSE_POLL_S)
+                for command in self.controls.drain():
+                    self._apply(command)
+                self._tick_paused(time.monotonic())
+        finally:
+            self._add_paused(time.monotonic() - started)

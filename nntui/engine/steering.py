@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nntui.engine import checkpoints
-from nntui.engine.control import Command, Controls, wait_while_paused
+from nntui.engine.control import Command, Controls, ObeysCommands
 from nntui.engine.events import ControlApplied
 from nntui.engine.optim import current_lr
 from nntui.engine.system import SystemSampler
@@ -23,7 +23,7 @@ class StopRequested(Exception):
     """A `stop` command arrived; the loop unwinds to save and end."""
 
 
-class Steering:
+class Steering(ObeysCommands):
     """A mixin of `Trainer` (engine/trainer.py), which holds the state used here (and whose
     `save_checkpoint` and `_new_epoch_sums` are called)."""
 
@@ -45,17 +45,6 @@ class Steering:
         sample = self.system.sample(self.progress.step)
         if sample is not None:
             self.emit(sample)
-
-    def _obey(self, commands: list[Command]) -> None:
-        for command in commands:
-            self._apply(command)
-        if self.paused:
-            self._wait_while_paused()
-
-    def _wait_while_paused(self) -> None:
-        """Obey commands until one resumes (or stops) the run; the time paused is left out of
-        the epoch's time, the throughput and the run's time."""
-        wait_while_paused(self.controls, self._apply, lambda: self.paused, self._tick_paused, self._add_paused)
 
     def _tick_paused(self, now: float) -> None:
         if self.system.due(now):
