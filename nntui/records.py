@@ -203,17 +203,9 @@ def scan_records(path: Path, events: Iterable[str]) -> Iterator[dict[str, Any]]:
     The lines are found by a byte search when the file's lines start with their `event` (as
     `to_record` and so every nntui writer puts it); other files are decoded line by line.
     """
-    wanted = tuple(events)
-    pattern = _event_line(wanted)
     try:
-        with open(path, "rb") as handle:
-            searchable = _event_first(handle, 0)
-            for buffer, begin, end in _spans(handle, 0, None):
-                if searchable:
-                    lines = [match.group(1) for match in pattern.finditer(buffer, begin, end)]
-                    yield from _records_of(lines)
-                else:
-                    yield from (r for r in parse_lines(buffer[begin + 1:end]) if r.get("event") in wanted)
+        for found, _ in _scanned(path, events, 0):
+            yield from found
     except OSError:  # missing, or another user's private run
         return
 
@@ -222,21 +214,31 @@ def scan_appended(path: Path, events: Iterable[str], start: int = 0) -> tuple[li
     """The records of `events` in the complete lines of the file at `path` from byte `start` (a
     line start), found as `scan_records` finds them, and the byte where the first line not read
     starts: a line still being written is left for the next call (give it that byte)."""
-    wanted = tuple(events)
-    pattern = _event_line(wanted)
     records: list[dict[str, Any]] = []
+    read_to = start
     try:
-        with open(path, "rb") as handle:
-            searchable = _event_first(handle, start)
-            for buffer, begin, end in _spans(handle, start, None):
-                if searchable:
-                    records.extend(_records_of(match.group(1) for match in pattern.finditer(buffer, begin, end)))
-                else:
-                    records.extend(r for r in parse_lines(buffer[begin + 1:end]) if r.get("event") in wanted)
-                start += end - begin - 1
+        for found, read_to in _scanned(path, events, start):  # noqa: B007 -- the last one is returned
+            records.extend(found)
     except OSError:  # missing, or another user's private run
         pass
-    return records, start
+    return records, read_to
+
+
+def _scanned(path: Path, events: Iterable[str], start: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """Per buffer read from byte `start` (a line start): the records of `events` in its complete
+    lines, and the byte after them. A byte search finds them when the file's lines start with
+    their `event`; other files are decoded line by line. OSError from opening or reading."""
+    wanted = tuple(events)
+    pattern = _event_line(wanted)
+    with open(path, "rb") as handle:
+        searchable = _event_first(handle, start)
+        for buffer, begin, end in _spans(handle, start, None):
+            if searchable:
+                found = list(_records_of(match.group(1) for match in pattern.finditer(buffer, begin, end)))
+            else:
+                found = [r for r in parse_lines(buffer[begin + 1:end]) if r.get("event") in wanted]
+            start += end - begin - 1
+            yield found, start
 
 
 class RecordTail:
