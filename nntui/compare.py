@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from nntui.fs import RunDir
 from nntui.metrics import better_mode, keys
 from nntui.records import as_float
+from nntui.runs import config_table_or_empty
 
 # Keys of config.toml that describe a preset rather than set anything: the preset column names it.
 NOT_SETTINGS = ("name", "description")
@@ -31,12 +31,7 @@ def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def read_settings(run_dir: Path) -> dict[str, Any]:
     """A run's config.toml as dotted keys ({} when it cannot be read: its columns show MISSING)."""
-    from nntui.config import tomllib  # tomli on Python 3.10
-
-    try:
-        table = tomllib.loads((Path(run_dir) / RunDir.CONFIG).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return {}
+    table = config_table_or_empty(run_dir)
     return {key: value for key, value in flatten(table).items() if key not in NOT_SETTINGS}
 
 

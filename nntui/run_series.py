@@ -17,7 +17,7 @@ from typing import Any
 
 from nntui.engine.events import RunEnded, RunStarted, from_record, to_record
 from nntui.records import METRICS, as_float, scan_appended
-from nntui.runs import CONFIG, run_status
+from nntui.runs import config_table_or_empty, run_status
 
 SCANNED_EVENTS = ("start", "epoch", "end")
 TASKS = ("classification", "regression")
@@ -126,12 +126,7 @@ def _task(run_dir: Path, progress: _Progress) -> str:
 def _configured_task(run_dir: Path) -> str | None:
     """The `task` of config.toml (None when it cannot be read). Only the TOML is read: validating
     the whole configuration of 200 runs would take most of the time the runs screen has to open."""
-    from nntui.config import tomllib  # tomli on Python 3.10
-
-    try:
-        task = tomllib.loads((run_dir / CONFIG).read_text(encoding="utf-8")).get("task")
-    except (OSError, ValueError):  # missing, unreadable, not TOML (TOMLDecodeError is a ValueError)
-        return None
+    task = config_table_or_empty(run_dir).get("task")
     return task if task in TASKS else None
 
 

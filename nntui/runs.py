@@ -252,14 +252,26 @@ def _best_of_epochs(epochs: list[dict[str, Any]], monitor: str, mode: str | None
     return max(values) if mode == "max" else min(values)
 
 
-def _configured(run_dir: Path) -> dict[str, Any]:
-    """The run's `[early_stopping]` table from its config.toml ({} when unreadable)."""
+def config_table(run_dir: Path) -> dict[str, Any]:
+    """A run's config.toml as TOML tables, not validated (fast: listing 200 runs reads 200).
+    OSError, or ValueError when it is not UTF-8 TOML (TOMLDecodeError and UnicodeDecodeError are
+    ValueErrors)."""
     from nntui.config import tomllib  # tomli on Python 3.10
 
+    return tomllib.loads(RunDir(Path(run_dir)).config.read_text(encoding="utf-8"))
+
+
+def config_table_or_empty(run_dir: Path) -> dict[str, Any]:
+    """`config_table`, or {} when it cannot be read: a listing never fails on one run."""
     try:
-        table = tomllib.loads((Path(run_dir) / CONFIG).read_text(encoding="utf-8")).get("early_stopping")
+        return config_table(run_dir)
     except (OSError, ValueError):
         return {}
+
+
+def _configured(run_dir: Path) -> dict[str, Any]:
+    """The run's `[early_stopping]` table from its config.toml ({} when unreadable)."""
+    table = config_table_or_empty(run_dir).get("early_stopping")
     return table if isinstance(table, dict) else {}
 
 
@@ -309,11 +321,16 @@ def list_runs(root: str | os.PathLike[str] | None = None, all_users: bool = Fals
 
 def config_of_run(run_dir: Path) -> "RunConfig":
     """The configuration a run was started with (its config.toml), or a ConfigError (one line)."""
-    from nntui.config import ConfigError, config_from_dict, tomllib  # pydantic: only when needed
+    from nntui.config import config_from_dict  # pydantic: only when needed
 
-    path = RunDir(Path(run_dir)).config
+    return config_from_dict(read_config_table(run_dir), f"{Path(run_dir).name}/{RunDir.CONFIG}")
+
+
+def read_config_table(run_dir: Path) -> dict[str, Any]:
+    """`config_table`, or a ConfigError (one line) when it cannot be read."""
+    from nntui.config import ConfigError
+
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        return config_table(run_dir)
+    except (OSError, ValueError) as error:
         raise ConfigError(f"run {Path(run_dir).name}: cannot read its {RunDir.CONFIG} ({error})") from None
-    return config_from_dict(raw, f"{Path(run_dir).name}/{RunDir.CONFIG}")

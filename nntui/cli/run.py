@@ -169,9 +169,9 @@ def _checked_name(name: str) -> str:
 def _resume_config(run: str, root: Path, preset: Optional[str], sets: list[str],
                    options: dict[str, object]) -> tuple["RunConfig", Path]:
     """RUN's directory and its configuration as saved, with the --epochs and --device given."""
-    from nntui.config import ConfigError, apply_overrides, tomllib
+    from nntui.config import ConfigError, apply_overrides
     from nntui.fs import RunDir
-    from nntui.runs import RunNotFound, is_live, resolve_run
+    from nntui.runs import RunNotFound, is_live, read_config_table, resolve_run
 
     if preset is not None or sets or any(options[k] is not None for k in ("data.batch_size", "optim.name", "train.seed")):
         raise ConfigError("--resume continues a run as it was configured: only --epochs, --lr and --device may change")
@@ -184,10 +184,7 @@ def _resume_config(run: str, root: Path, preset: Optional[str], sets: list[str],
     files = RunDir(run_dir)
     if not files.last_checkpoint.is_file():
         raise ConfigError(f"run {run_dir.name} has no {RunDir.CHECKPOINTS}/{RunDir.LAST} to resume from")
-    try:
-        raw = tomllib.loads(files.config.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"run {run_dir.name}: cannot read its {RunDir.CONFIG} ({error})") from None
+    raw = read_config_table(run_dir)
     changes = [(OPTION_FLAGS[key], key, options[key]) for key in ("train.epochs", "train.device")
                if options[key] is not None]
     cfg = apply_overrides(raw, f"{run_dir.name}/{RunDir.CONFIG}", options=changes)
