@@ -88,25 +88,25 @@ def fork_point(run_dir: Path, config: "RunConfig", live: bool) -> ForkPoint:
     except OSError as error:
         raise ForkPointError(f"cannot read {last}: {error.strerror or error}") from None
     with source:
-        step = last_checkpoint_step(run_dir)
+        step, done = last_checkpoint_position(run_dir)
         checkpoint = _copied(source, run_dir) if live else last
-    return ForkPoint(run_dir.name, config, checkpoint, step, epochs_done(run_dir, step))
+    return ForkPoint(run_dir.name, config, checkpoint, step, done)
 
 
-def epochs_done(run_dir: Path, step: int | None) -> int:
-    """The last epoch the run ended by `step` (all its epochs when the step is not known)."""
-    ends = [record.get("epoch") for record in scan_records(RunDir(run_dir).metrics, ["epoch"])
-            if step is None or (isinstance(record.get("step"), int) and record["step"] <= step)]
-    return max((epoch for epoch in ends if isinstance(epoch, int)), default=0)
-
-
-def last_checkpoint_step(run_dir: Path) -> int | None:
-    """The step of the run's last `last.pt`, as its checkpoint records say."""
-    step = None
-    for record in scan_records(RunDir(run_dir).metrics, ["checkpoint"]):
-        if record.get("kind") == "last" and isinstance(record.get("step"), int):
+def last_checkpoint_position(run_dir: Path) -> tuple[int | None, int]:
+    """The step of the run's last `last.pt`, as its checkpoint records say (None: none says), and
+    the last epoch ended by then (by the end of the records when the step is not known); one
+    pass over the records."""
+    step, epoch_ends = None, []
+    for record in scan_records(RunDir(run_dir).metrics, ["checkpoint", "epoch"]):
+        if not isinstance(record.get("step"), int):
+            continue
+        if record["event"] == "checkpoint" and record.get("kind") == "last":
             step = record["step"]
-    return step
+        elif record["event"] == "epoch" and isinstance(record.get("epoch"), int):
+            epoch_ends.append((record["step"], record["epoch"]))
+    done = max((epoch for at, epoch in epoch_ends if step is None or at <= step), default=0)
+    return step, done
 
 
 def _copied(source: object, run_dir: Path) -> Path:
