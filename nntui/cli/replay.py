@@ -49,7 +49,8 @@ def _original(spec: str, root: Path, preset: Optional[str]) -> tuple[Path, "RunC
     """RUN's directory, configuration and recorded commands, or a ConfigError (one line)."""
     from nntui.config import ConfigError, load_config
     from nntui.engine.replay import plan_from_records
-    from nntui.records import read_records
+    from nntui.fs import RunDir
+    from nntui.records import scan_records
     from nntui.runs import RunNotFound, config_of_run, resolve_run
 
     try:
@@ -59,7 +60,8 @@ def _original(spec: str, root: Path, preset: Optional[str]) -> tuple[Path, "RunC
     cfg = config_of_run(original)
     if preset is not None and load_config(preset).to_dict() != cfg.to_dict():
         raise ConfigError(f"--replay trains the configuration of {original.name}: leave out PRESET")
-    plan = plan_from_records(original.name, read_records(original))
+    # only its start and control records matter: a long run's step records are not decoded
+    plan = plan_from_records(original.name, scan_records(RunDir(original).metrics, ("start", "control")))
     if plan.forked_from is not None:
         raise ConfigError(f"run {original.name} is a fork of {plan.forked_from}: a replay from the first step "
                           f"would not reproduce it (replay {plan.forked_from}, or fork it again)")
