@@ -19,6 +19,27 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def new_run_dir(root: Path, name: Optional[str], default: str) -> Path:
+    """A new run's directory (not made yet): `root/NAME` for `--name` (checked and not taken, else
+    one line, exit 2), or `root/YYYYmmdd-HHMMSS-DEFAULT`, made unique. One rule for `run`,
+    `run --replay` and `run SCRIPT.py`."""
+    import os
+
+    from nntui import paths
+
+    if name is None:
+        return paths.unique_run_dir(root, paths.default_run_name(default))
+    if not name.strip():
+        fail("--name: a run name cannot be empty (leave --name out for the default name)")
+    try:
+        run_dir = root / paths.check_run_name(name)
+    except ValueError as error:
+        fail(f"--name: {error}")
+    if os.path.lexists(run_dir):  # a link left at the name takes it too
+        fail(f"run {run_dir} already exists; pick another --name")
+    return run_dir
+
+
 @app.callback(invoke_without_command=True)
 def main_callback(
     ctx: typer.Context,

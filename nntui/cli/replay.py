@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, NoReturn, Optional
 
 import typer
 
-from nntui.cli.base import fail
+from nntui.cli.base import fail, new_run_dir
 
 if TYPE_CHECKING:
     from nntui.config import RunConfig
@@ -35,8 +35,7 @@ def run_replay(spec: str, preset: Optional[str], given: dict[str, object], root:
         original, cfg, plan = _original(spec, root, preset)
     except ConfigError as error:
         fail(str(error))
-    run_dir = root / _free_name(name, root) if name is not None else paths.unique_run_dir(
-        root, paths.default_run_name(cfg.name))
+    run_dir = new_run_dir(root, name, cfg.name)
     if not plan.commands:
         typer.echo(f"nntui: note: run {plan.run} has no recorded commands: replaying it plainly", err=True)
     on_divergence = "pause" if plan.pauses_on_divergence else "stop"
@@ -66,21 +65,6 @@ def _original(spec: str, root: Path, preset: Optional[str]) -> tuple[Path, "RunC
         raise ConfigError(f"run {original.name} is a fork of {plan.forked_from}: a replay from the first step "
                           f"would not reproduce it (replay {plan.forked_from}, or fork it again)")
     return original.absolute(), cfg, plan
-
-
-def _free_name(name: str, root: Path) -> str:
-    """`--name` checked, and not taken under `root`."""
-    from nntui.paths import check_run_name
-
-    if not name.strip():
-        fail("--name: a run name cannot be empty (leave --name out for the default name)")
-    try:
-        checked = check_run_name(name)
-    except ValueError as error:
-        fail(f"--name: {error}")
-    if (root / checked).exists():
-        fail(f"run {root / checked} already exists; pick another --name")
-    return checked
 
 
 def _replay_headless(cfg: "RunConfig", run_dir: Path, data_dir: Path, plan: "ReplayPlan", on_divergence: str) -> int:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
 
-from nntui.cli.base import app, fail
+from nntui.cli.base import app, fail, new_run_dir
 from nntui.cli.presets import shadow_note
 
 if TYPE_CHECKING:
@@ -96,7 +96,6 @@ def run(
 def _new_run(preset: Optional[str], fork: Optional[str], sets: list[str], options: dict[str, object], root: Path,
              name: Optional[str]) -> tuple["RunConfig", Path, Optional["Fork"]]:
     """A new run's configuration and directory (not made yet), and the checkpoint it forks from."""
-    from nntui import paths
 
     forked = None
     if fork is not None:
@@ -105,11 +104,7 @@ def _new_run(preset: Optional[str], fork: Optional[str], sets: list[str], option
         fail("run needs a PRESET (see `nntui presets`), --resume RUN or --fork RUN")
     else:
         cfg = _apply_options(preset, sets, options)
-    run_dir = root / _checked_name(name) if name is not None else paths.unique_run_dir(
-        root, paths.default_run_name(cfg.name))
-    if run_dir.exists():
-        fail(f"run {run_dir} already exists; pick another --name")
-    return cfg, run_dir, forked
+    return cfg, new_run_dir(root, name, cfg.name), forked
 
 
 def _fork_config(spec: str, root: Path, preset: Optional[str], sets: list[str],
@@ -151,19 +146,6 @@ def _note_shadowing(name: str) -> None:
     shadowing = shadow_note(found) if found is not None and not found.is_builtin else ""
     if found is not None and shadowing:
         typer.echo(f"nntui: note: preset {name} is {found.label}{shadowing}", err=True)
-
-
-def _checked_name(name: str) -> str:
-    """`--name` as given, or a ConfigError naming the option."""
-    from nntui.config import ConfigError
-    from nntui.paths import check_run_name
-
-    if not name.strip():
-        raise ConfigError("--name: a run name cannot be empty (leave --name out for the default name)")
-    try:
-        return check_run_name(name)
-    except ValueError as error:
-        raise ConfigError(f"--name: {error}") from None
 
 
 def _resume_config(run: str, root: Path, preset: Optional[str], sets: list[str],

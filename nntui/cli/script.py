@@ -18,7 +18,7 @@ from typing import NoReturn, Optional, Sequence
 
 import typer
 
-from nntui.cli.base import fail
+from nntui.cli.base import fail, new_run_dir
 from nntui.fs import RunDir
 from nntui.paths import RUN_DIR_ENV
 
@@ -63,14 +63,7 @@ def make_run_dir(script: Path, runs_dir: Optional[Path], name: Optional[str]) ->
     """The new run directory, made (0700, the user's own) with an empty output log."""
     from nntui import paths
 
-    root = paths.runs_dir(runs_dir)
-    try:
-        wanted = paths.check_run_name(name) if name is not None else None
-    except ValueError as error:
-        fail(f"--name: {error}")
-    run_dir = root / wanted if wanted else paths.unique_run_dir(root, paths.default_run_name(script.stem))
-    if wanted and os.path.lexists(run_dir):
-        fail(f"run {run_dir} already exists; pick another --name")
+    run_dir = new_run_dir(paths.runs_dir(runs_dir), name, script.stem)
     try:
         with RunDir(run_dir).create() as directory:
             directory.open_append(RunDir.OUTPUT_LOG).close()
