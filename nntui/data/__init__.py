@@ -85,14 +85,8 @@ def _bundle_from_raw(raw: RawData, cfg: RunConfig, device: torch.device) -> Data
         batch_size = data.batch_size if shuffle else max(data.batch_size, EVAL_BATCH_SIZE)
         return TensorBatches(_normalized_on(device, x, normalizer), y.to(device), batch_size, shuffle, seed)
 
-    if data.augment.active and augments_on_device(data.augment.on, x_train, device):
-        train: BatchSource = DeviceAugmentedBatches(x_train.to(device), y_train.to(device), data.augment,
-                                                    normalizer, data.batch_size, seed)
-    elif data.augment.active:
-        from nntui.data.vision import AugmentedTensors, augment_transform
-
-        dataset = AugmentedTensors(x_train, y_train, augment_transform(data.augment), normalizer)
-        train = LoaderBatches(dataset, data.batch_size, True, seed, device, data.num_workers)
+    if data.augment.active:
+        train: BatchSource = augmented_training(x_train, y_train, cfg, device, normalizer)
     else:
         train = on_device(x_train, y_train, shuffle=True)
     num_outputs = len(raw.class_names) if raw.class_names else 1
@@ -102,6 +96,21 @@ def _bundle_from_raw(raw: RawData, cfg: RunConfig, device: torch.device) -> Data
         test=on_device(x_test, y_test, shuffle=False),  # type: ignore[arg-type]
         input_shape=tuple(raw.x.shape[1:]), num_outputs=num_outputs, class_names=raw.class_names,
     )
+
+
+def augmented_training(x_train: Tensor, y_train: Tensor, cfg: RunConfig, device: torch.device,
+                       normalizer: Normalizer) -> BatchSource:
+    """The training batches of in-memory images with `data.augment` on, for built-in and custom
+    data alike: warped a whole batch at a time on the device where `data.augment.on` allows it,
+    else sample by sample in DataLoader workers."""
+    data, seed = cfg.data, cfg.train.seed
+    if augments_on_device(data.augment.on, x_train, device):
+        return DeviceAugmentedBatches(x_train.to(device), y_train.to(device), data.augment, normalizer,
+                                      data.batch_size, seed)
+    from nntui.data.vision import AugmentedTensors, augment_transform
+
+    dataset = AugmentedTensors(x_train, y_train, augment_transform(data.augment), normalizer)
+    return LoaderBatches(dataset, data.batch_size, True, seed, device, data.num_workers)
 
 
 def _normalized_on(device: torch.device, x: Tensor, normalizer: Normalizer) -> Tensor:

@@ -233,10 +233,11 @@ def _train_source(train: Split, cfg: RunConfig, device: torch.device, normalizer
     if not (isinstance(train, tuple) and train[0].dim() == 4):
         raise DataError(f"data.augment: needs the training split as image tensors (N, C, H, W); a Dataset "
                         f"applies its own transforms (the custom data's training split: {_described(train)})")
-    from nntui.data.vision import AugmentedTensors, augment_transform
+    from nntui.data import augmented_training
 
-    dataset = AugmentedTensors(train[0], train[1], augment_transform(data.augment), normalizer)  # type: ignore[arg-type]
-    return LoaderBatches(dataset, data.batch_size, True, cfg.train.seed, device, data.num_workers)
+    inputs, targets = train
+    return augmented_training(inputs, targets, cfg, device,
+                              normalizer or Normalizer.identity(tuple(inputs.shape[1:])))
 
 
 def _source(split: Split, cfg: RunConfig, device: torch.device, normalizer: Normalizer | None,
