@@ -4,7 +4,8 @@
 
 setup.svg (80x24), monitor-running.svg and monitor-paused.svg (120x40, the paused one after an
 LR change to 3e-4), monitor-paused-200x50.svg, chart-fullscreen.svg (enter on the loss chart, 120x40),
-monitor-paused-80x24.svg, lr-dialog.svg and quit-dialog.svg (q on a live run). Takes about a minute:
+monitor-paused-80x24.svg, lr-dialog.svg and quit-dialog.svg (q on a live run), runs-screen.svg
+(the test fixtures' runs, two selected). Takes about a minute:
 digits-mlp trains in a child process, steered with the real keys.
 """
 
@@ -41,6 +42,16 @@ async def setup_screen(out: Path, runs: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.3)
         save(app, out, "setup.svg")
+
+
+async def runs_screen(out: Path) -> None:
+    """The runs screen over the test fixtures' recorded runs, two of them selected (120x40)."""
+    app = create_app(mode="runs", runs_dir=ROOT / "tests" / "fixtures" / "runs")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.5)
+        await pilot.press("space", "down", "space")  # space selects and moves on
+        await pilot.pause(1.0)
+        save(app, out, "runs-screen.svg")
 
 
 async def monitor_screens(out: Path, runs: Path) -> None:
@@ -89,6 +100,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nntui-shots-") as tmp:
         asyncio.run(setup_screen(args.out, Path(tmp)))
+        asyncio.run(runs_screen(args.out))
         asyncio.run(monitor_screens(args.out, Path(tmp)))
 
 
