@@ -85,8 +85,13 @@ class Monitor(ObeysCommands):
         self._stop_reason = ""  # why should_stop became true ("" while it has not)
         self._status = ""  # stopped or early_stopped once decided
         self.controls = Controls()
+        self._commands_waiting = self.controls.waiting  # truthy while commands wait
+        # steps between checks: a divisor of log_every (log steps stay where they were) that keeps
+        # the kept losses at most about StepLosses.FOLD_EVERY
+        self._check_every = max(d for d in range(1, StepLosses.FOLD_EVERY + 1) if self.log_every % d == 0)
         self._signals = SignalStops(self.controls)
         self._losses = StepLosses()
+        self._keep_loss = self._losses.kept.append
         self._probe = GradNormProbe(model)
         self._writer: Any = None
         self._channel: Any = None
@@ -127,7 +132,7 @@ class Monitor(ObeysCommands):
         self._started = self._last_log = self._mark_time = self._epoch_started = time.monotonic()
         self._paused_s = self._epoch_paused_from = 0.0
         self._logged_step = 0
-        self._epoch_steps = 0
+        self._epoch_first_step = 0  # the global step before the epoch's first
 
     def _device(self) -> torch.device:
         first = next(iter(self.model.parameters()), None)
@@ -202,31 +207,40 @@ class Monitor(ObeysCommands):
 
     def step(self, loss: Any = None) -> None:
         """One training step done (call it after `optimizer.step()`). `loss` (a tensor or a float)
-        is summed where it is and read on the host only at a log step; commands are obeyed here."""
-        self.global_step += 1
-        self._epoch_steps += 1
+        is kept where it is and read on the host only at a log step; commands are obeyed here.
+        A step does as little as it can (two checks and an append): it runs as often as the loop."""
+        self.global_step = step = self.global_step + 1
         if loss is not None:
-            self._losses.add(loss)
-        if self.controls.waiting:
+            self._keep_loss(loss)
+        if self._commands_waiting:
             self._obey(self.controls.drain())
-        if self.global_step % self.log_every == 0 and self._log_interval_passed():
+        if step % self._check_every == 0:
+            self._check(step)
+
+    def _check(self, step: int) -> None:
+        """Every `_check_every` steps: a step record when one is due, else keep the kept losses few."""
+        if step % self.log_every == 0 and self._log_interval_passed():
             self._log_step()
+        else:
+            self._losses.fold_if_long()
+
+    @property
+    def _epoch_steps(self) -> int:
+        return self.global_step - self._epoch_first_step
 
     def _log_interval_passed(self) -> bool:
         return time.monotonic() - self._last_log >= self.log_interval_s
 
     def _log_step(self) -> None:
         """The one host sync of a log interval: the interval's loss and the gradient norms."""
-        norms = self._probe.norms()
-        values = torch.cat([self._losses.interval_sum(like=norms), norms.to(torch.float32)]).tolist()
-        count, steps = self._losses.interval_count, self.global_step - self._logged_step
-        self._losses.fold_interval()
+        loss_sum, count, norms = self._losses.read_interval(self._probe.norms())
+        steps = self.global_step - self._logged_step
         now = time.monotonic()
         samples = steps * (self.batch_size or 1)
-        loss = values[0] / count if count else math.nan
-        self._writer(StepLogged(self.global_step, self.epoch_number, loss, current_lr(self.optimizer), global_norm(values[1:]),
+        loss = loss_sum / count if count else math.nan
+        self._writer(StepLogged(self.global_step, self.epoch_number, loss, current_lr(self.optimizer), global_norm(norms),
                                 samples / max(now - self._mark_time, 1e-9)))
-        self._writer(GradNorms(self.global_step, tuple(zip(self._probe.names, values[1:]))))
+        self._writer(GradNorms(self.global_step, tuple(zip(self._probe.names, norms))))
         self._last_log = self._mark_time = now
         self._logged_step = self.global_step
         if self._system.due(now):
@@ -309,13 +323,13 @@ class Monitor(ObeysCommands):
                            if self._early else None, epoch_s=now - self._epoch_started - paused, paused_s=paused)
         self._writer.write_extra(event, {key: value for key, value in values.items() if key not in EPOCH_FIELDS})
         self.epoch_number += 1
-        self._epoch_steps, self._logged_step = 0, self.global_step  # the next record counts from here
+        self._epoch_first_step = self._logged_step = self.global_step  # the next record counts from here
         self._epoch_started, self._epoch_paused_from = now, self._paused_s
         self._mark_time = time.monotonic()  # its throughput leaves the validation out
         if improved_stop[1] and not self._stop_reason:
             self._stop(f"no improvement of {self._early.monitor} in {self._early.patience} epochs",  # type: ignore[union-attr]
                        "early_stopped")
-        if self.controls.waiting:
+        if self._commands_waiting:
             self._obey(self.controls.drain())
         if self._system.due(now):
             self._sample_system()

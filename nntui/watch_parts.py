@@ -15,75 +15,84 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM")
 
 
 class StepLosses:
-    """The losses given to `Monitor.step`, kept where they are (no host sync per step).
+    """The losses given to `Monitor.step`, kept as they come: a step only appends to `kept`.
 
-    A tensor loss is kept as it comes in a list and the list summed on its device (under
-    `no_grad`) every `FOLD_EVERY` losses and when read, as the trainer's `EpochSums` does: a detach
-    or an add per step would cost more than the rest of `step`, and after the backward pass a
-    loss's graph holds no saved tensors, only a few nodes until the next fold. A float loss is
-    added to a float. `interval_sum` is read (synced) at a log step, then folded into the epoch's.
+    Nothing is synced or launched per step. At a log step `read_interval` reads the interval's
+    losses in the same host sync as the gradient norms (stacked, concatenated with the norms,
+    then added up on the host in float64), and `epoch_mean` reads what is left at an epoch end.
+    After a backward pass a tensor loss's graph holds no saved tensors, only a few nodes, so
+    keeping it costs less than a detach per step would; every FOLD_EVERY kept losses
+    (`fold_if_long`, at the monitor's log checks) they are summed on their device under `no_grad`,
+    which bounds the list. A float loss is added as it is; a tensor that is not a scalar counts
+    as its mean.
     """
 
     FOLD_EVERY = 64
 
     def __init__(self) -> None:
-        self._kept: list[torch.Tensor] = []
-        self._interval: torch.Tensor | None = None  # float32, on the losses' device
-        self._interval_float = 0.0
-        self.interval_count = 0
-        self._epoch: torch.Tensor | None = None
-        self._epoch_float = 0.0
-        self.epoch_count = 0
+        self.kept: list[Any] = []  # losses since the last read or fold: tensors or numbers
+        self._folded: torch.Tensor | None = None  # the sum of folded tensor losses, on their device
+        self._folded_floats = 0.0
+        self._folded_count = 0
+        self._epoch_sum = 0.0  # read at log steps, on the host
+        self._epoch_count = 0
 
-    def add(self, loss: Any) -> None:
-        if isinstance(loss, torch.Tensor):
-            self._kept.append(loss)
-            if len(self._kept) >= self.FOLD_EVERY:
-                self._sum_kept()
-        else:
-            self._interval_float += float(loss)
-        self.interval_count += 1
+    def fold_if_long(self) -> None:
+        if len(self.kept) >= self.FOLD_EVERY:
+            self._fold()
 
     @torch.no_grad()
-    def _sum_kept(self) -> None:
-        """The kept losses added to the interval's sum, on their device (a loss that is not a
-        scalar counts as its mean)."""
-        kept, self._kept = self._kept, []
-        try:
-            stacked = torch.stack(kept)  # one op for losses alike (the usual case)
-        except RuntimeError:  # of different shapes, dtypes or devices
-            stacked = torch.stack([value.float().mean().to(kept[0].device) for value in kept])
-        total = (stacked.flatten(1).mean(1) if stacked.dim() > 1 else stacked).float().sum()
-        self._interval = total if self._interval is None else self._interval + total.to(self._interval.device)
+    def _fold(self) -> None:
+        """The kept losses summed where they are (tensors on their device, numbers on the host)."""
+        tensors, floats = _split(self.kept)
+        self._folded_count += len(self.kept)
+        self.kept.clear()  # in place: the monitor holds its `append`
+        self._folded_floats += sum(floats)
+        if tensors:
+            total = _per_step(tensors).sum()
+            self._folded = total if self._folded is None else self._folded + total.to(self._folded.device)
 
     @torch.no_grad()
-    def interval_sum(self, like: torch.Tensor) -> torch.Tensor:
-        """The interval's sum as a 1-element float32 tensor on `like`'s device (not synced)."""
-        if self._kept:
-            self._sum_kept()
-        total = like.new_full((1,), self._interval_float, dtype=torch.float32)
-        return total if self._interval is None else total + self._interval.reshape(1).to(total.device)
-
-    @torch.no_grad()
-    def fold_interval(self) -> None:
-        """Move the interval's losses into the epoch's sums (after the interval was read)."""
-        if self._kept:
-            self._sum_kept()
-        if self._interval is not None:
-            self._epoch = self._interval if self._epoch is None else self._epoch + self._interval
-            self._interval = None
-        self._epoch_float += self._interval_float
-        self._interval_float = 0.0
-        self.epoch_count += self.interval_count
-        self.interval_count = 0
+    def read_interval(self, norms: torch.Tensor) -> tuple[float, int, list[float]]:
+        """(loss sum, steps with a loss) of the interval and the values of `norms`, in one host
+        sync; the interval's sums then go into the epoch's."""
+        tensors, floats = _split(self.kept)
+        parts = [_per_step(tensors).to(norms.device)] if tensors else []
+        if self._folded is not None:
+            parts.append(self._folded.reshape(1).to(norms.device))
+        values = torch.cat([*parts, norms.float()]).tolist() if parts else norms.float().tolist()
+        losses = len(values) - len(norms)
+        total = sum(values[:losses]) + sum(floats) + self._folded_floats
+        count = len(self.kept) + self._folded_count
+        self._epoch_sum += total
+        self._epoch_count += count
+        self.kept.clear()
+        self._folded, self._folded_floats, self._folded_count = None, 0.0, 0
+        return total, count, values[losses:]
 
     def epoch_mean(self) -> float:
         """The mean loss of the epoch's steps (NaN without any); the epoch's sums start again."""
-        self.fold_interval()
-        total = self._epoch_float + (float(self._epoch) if self._epoch is not None else 0.0)
-        mean = total / self.epoch_count if self.epoch_count else float("nan")
-        self._epoch, self._epoch_float, self.epoch_count = None, 0.0, 0
+        if self.kept or self._folded_count:
+            self.read_interval(torch.empty(0))
+        mean = self._epoch_sum / self._epoch_count if self._epoch_count else float("nan")
+        self._epoch_sum, self._epoch_count = 0.0, 0
         return mean
+
+
+def _split(kept: list[Any]) -> tuple[list[torch.Tensor], list[float]]:
+    tensors = [value for value in kept if isinstance(value, torch.Tensor)]
+    if len(tensors) == len(kept):
+        return tensors, []
+    return tensors, [float(value) for value in kept if not isinstance(value, torch.Tensor)]
+
+
+def _per_step(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """One float32 value per loss, on the first loss's device (one op for scalar losses alike)."""
+    try:
+        stacked = torch.stack(tensors)
+    except RuntimeError:  # of different shapes, dtypes or devices
+        stacked = torch.stack([value.float().mean().to(tensors[0].device) for value in tensors])
+    return (stacked.flatten(1).mean(1) if stacked.dim() > 1 else stacked).float()
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:

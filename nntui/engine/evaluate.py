@@ -11,10 +11,14 @@ from torch import nn
 from nntui.engine.control import Command, Controls
 from nntui.engine.modes import ModeSwitch
 
+LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-def loss_function(task: str) -> nn.Module:
-    """Cross-entropy on logits for classification, mean squared error for regression."""
-    return nn.CrossEntropyLoss() if task == "classification" else nn.MSELoss()
+
+def loss_function(task: str) -> LossFunction:
+    """Cross-entropy on logits for classification, mean squared error for regression: the functions,
+    as `nn.CrossEntropyLoss()`/`nn.MSELoss()` compute them, without a module call's hook checks
+    (2-3 µs of every training step, about 1% of a digits-mlp step)."""
+    return nn.functional.cross_entropy if task == "classification" else nn.functional.mse_loss
 
 
 def predicted_classes(outputs: torch.Tensor) -> torch.Tensor:

@@ -168,7 +168,8 @@ def compile_ahead(trainer: Any) -> None:
     trainer.emit(PhaseChanged("training", progress.step, compile_s=round(seconds, 3)))
 
 
-def warm_up_compiled(forward: Callable[[torch.Tensor], torch.Tensor], model: nn.Module, loss_fn: nn.Module,
+def warm_up_compiled(forward: Callable[[torch.Tensor], torch.Tensor], model: nn.Module,
+                     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                      set_training: Callable[[bool], None], batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> float:
     """Compile ahead: a training forward and backward, then an evaluation forward, on the first of
     `batches` (the next the loop trains); the seconds they took (almost all compiling).

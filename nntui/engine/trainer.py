@@ -44,7 +44,7 @@ from nntui.engine.system import SystemSampler
 from nntui.fs import RunDir
 
 Emit = Callable[[Event], None]
-SAVE_COST_SHARE = 0.005  # epoch-end checkpoints take at most about this share of the training time
+SAVE_COST_SHARE = 0.002  # epoch-end checkpoints take at most about this share of the training time
 CHECKPOINT_FILES = {"last": RunDir.LAST, "best": RunDir.BEST}  # a checkpoint's kind -> its file
 
 
