@@ -59,7 +59,7 @@ def test_image_folders_are_augmented_in_workers_and_say_so(tmp_path):
         (tmp_path / "imgs" / name).mkdir(parents=True)
         for index in range(4):
             Image.fromarray(np.full((6, 6, 3), level, dtype=np.uint8)).save(tmp_path / "imgs" / name / f"{index}.png")
-    folder = [f"data.dataset='image-folder'", f"data.path='{tmp_path / 'imgs'}'", "data.val_split=0.25",
+    folder = ["data.dataset='image-folder'", f"data.path='{tmp_path / 'imgs'}'", "data.val_split=0.25",
               "data.test_split=0.25"]
     augmented = build_data(load_config("digits-mlp", [*folder, ROTATION, "data.augment.on='device'"]), CPU, tmp_path)
     plain = build_data(load_config("digits-mlp", folder), CPU, tmp_path)
