@@ -93,3 +93,21 @@ def test_augment_on_survives_the_records_round_trip():
     older = to_record(RunStarted("p", "cpu", 1, 2, 3, 4, None, time=1.0))  # a record from before the field
     assert from_record(older).augment_on is None
     assert from_record({**older, "augment_on": 3}).augment_on is None  # an unusable value: the default
+
+
+def test_a_custom_model_is_checked_on_images_augmented_on_the_device(tmp_path, capsys):
+    """The model's outputs are checked on a few training samples before the run: those of a
+    split augmented on the device are its raw images, normalized as its batches are."""
+    from test_factories import CUSTOM_BOTH, run_in_process, write_project
+
+    from nntui.data.custom import sample_batch
+
+    preset = write_project(tmp_path, CUSTOM_BOTH)
+    sets = ["data.args.kind='images'", "data.augment.hflip=true", "train.epochs=1"]
+    data = build_data(load_config(str(preset), sets), CPU, tmp_path / "data")
+    inputs, targets = sample_batch(data.train, count=5)
+    train = data.train
+    assert torch.equal(inputs, (train.x[:5] - train.shift) / train.scale) and torch.equal(targets, train.y[:5])
+    code, lines, run_dir = run_in_process(tmp_path, preset, sets, capsys)
+    assert code == 0, lines
+    assert records(run_dir)[0]["augment_on"] == "device"
