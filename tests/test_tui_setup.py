@@ -567,3 +567,65 @@ def test_the_torch_probe_gives_up_when_cancelled():
     began = time.monotonic()
     assert devices_from_torch(cancelled=lambda: time.monotonic() - began > 0.2) is None
     assert time.monotonic() - began < 30  # it did not wait for torch's import (generous)
+
+
+# ---------------------------------------------------------------------------------- where augmentation runs
+
+
+async def _choose(pilot, select: Select, value: str) -> None:
+    """`value` in the select of `data.augment.on`, from the keyboard: open it, move to the option, enter."""
+    from nntui.tui.formfields import AUGMENT_PLACES as options
+
+    select.focus()
+    await pilot.press("enter")
+    moves = options.index(value) - options.index(select.value)
+    await pilot.press(*(["down"] * moves if moves > 0 else ["up"] * -moves), "enter")
+    await pilot.pause()
+    assert select.value == value
+
+
+async def test_augment_on_is_in_the_form_only_for_a_preset_that_augments(tmp_path):
+    app = create_app(mode="setup", runs_dir=tmp_path)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = app.screen
+        assert screen.preset_name == "digits-mlp" and not screen.field_shown("data.augment.on")
+        names = list(screen.presets)
+        await pilot.press(*["up"] * (names.index("digits-mlp") - names.index("cifar10-vgg")))
+        await pilot.pause()
+        assert screen.preset_name == "cifar10-vgg" and screen.field_shown("data.augment.on")
+        augment_on = screen.query_one("#f-data-augment-on", Select)
+        assert augment_on.value == "auto"
+        await _choose(pilot, augment_on, "workers")
+        config = screen.config
+        assert config is not None and config.data.augment.on == "workers"
+        assert config.data.augment.rotation == 15.0  # the rest of the preset's augmentation as it was
+        assert screen.edits["cifar10-vgg"]["data.augment.on"] == "workers"
+        await pilot.press("escape", *["down"] * (names.index("digits-mlp") - names.index("cifar10-vgg")))
+        await pilot.pause()
+        assert screen.preset_name == "digits-mlp" and not screen.field_shown("data.augment.on")
+
+
+AUGMENTED = MINE.replace('name = "mine"', 'name = "augmented"') + "[data.augment]\nrotation = 10.0\n"
+
+
+@pytest.mark.slow
+async def test_a_run_started_from_the_form_augments_where_the_form_says(tmp_path, monkeypatch):
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "augmented.toml").write_text(AUGMENTED)
+    monkeypatch.chdir(tmp_path)
+    app = create_app(mode="setup", runs_dir=tmp_path / "runs")
+    async with app.run_test(size=(100, 40)) as pilot:
+        setup = app.screen
+        await pilot.press(*["up"] * list(setup.presets).index("digits-mlp"))
+        await pilot.pause()
+        assert setup.preset_name == "augmented (yours)" and setup.field_shown("data.augment.on")
+        await _choose(pilot, setup.query_one("#f-data-augment-on", Select), "workers")
+        await pilot.press("escape", "enter")  # enter on the preset starts it
+        await pilot.pause()
+        monitor = app.screen
+        assert isinstance(monitor, MonitorScreen)
+        await wait_until(pilot, lambda: not monitor.child.running, 90, "the run to end")
+    assert config_of_run(monitor.run_dir).data.augment.on == "workers"
+    (start,) = records_of(monitor.run_dir, "start")
+    (end,) = records_of(monitor.run_dir, "end")
+    assert start["augment_on"] == "workers" and end["status"] == "completed"

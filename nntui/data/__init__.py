@@ -110,7 +110,7 @@ def augmented_training(x_train: Tensor, y_train: Tensor, cfg: RunConfig, device:
     from nntui.data.vision import AugmentedTensors, augment_transform
 
     dataset = AugmentedTensors(x_train, y_train, augment_transform(data.augment), normalizer)
-    return LoaderBatches(dataset, data.batch_size, True, seed, device, data.num_workers)
+    return LoaderBatches(dataset, data.batch_size, True, seed, device, data.num_workers, augmented=True)
 
 
 def _normalized_on(device: torch.device, x: Tensor, normalizer: Normalizer) -> Tensor:

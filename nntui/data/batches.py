@@ -59,9 +59,14 @@ def batch_bounds(num_samples: int, batch_size: int, merge_single: bool) -> list[
 
 
 class BatchSource(Protocol):
-    """One split, as batches on the training device."""
+    """One split, as batches on the training device.
+
+    `augment_on` says where its samples are augmented: "device" (whole batches on the training
+    device), "workers" (one sample at a time in DataLoader workers), or None (not augmented).
+    """
 
     num_samples: int
+    augment_on: str | None
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -74,6 +79,8 @@ class BatchSource(Protocol):
 
 class TensorBatches:
     """A split held on the device as two tensors; a batch is an index_select or a slice."""
+
+    augment_on: str | None = None
 
     def __init__(self, x: Tensor, y: Tensor, batch_size: int, shuffle: bool, seed: int = 0) -> None:
         if len(x) != len(y):
@@ -128,11 +135,16 @@ class EpochBatchSampler:
 
 
 class LoaderBatches:
-    """A split read through a torch DataLoader (per-sample transforms, data too big for the device)."""
+    """A split read through a torch DataLoader (per-sample transforms, data too big for the device).
+
+    `augmented`: whether the dataset's transforms augment the samples (the source says so, as
+    `augment_on = "workers"`; the transforms themselves cannot tell).
+    """
 
     def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool, seed: int,
-                 device: torch.device, num_workers: int = 0) -> None:
+                 device: torch.device, num_workers: int = 0, augmented: bool = False) -> None:
         self.num_samples = len(dataset)  # type: ignore[arg-type]
+        self.augment_on: str | None = "workers" if augmented else None
         self.device = device
         self.sampler = EpochBatchSampler(self.num_samples, batch_size, shuffle, seed)
         self.loader = DataLoader(

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset, Subset, default_collate
 from nntui.config import RunConfig
 from nntui.data.batches import BatchSource, LoaderBatches, TensorBatches
 from nntui.data.bundle import DataBundle, DataError
+from nntui.data.device_augment import DeviceAugmentedBatches
 from nntui.data.prepare import Normalizer, check_validation_split, fit_normalizer, holdout_split
 from nntui.engine.failures import one_line
 from nntui.factories import DATA_KEY, FactoryError, call_factory
@@ -279,6 +280,8 @@ def sample_batch(source: BatchSource, count: int = 8) -> tuple[Tensor, Tensor]:
     """The first `count` samples of a split as a batch on its device, read without an epoch's shuffle."""
     if isinstance(source, TensorBatches):
         return source.x[:count], source.y[:count]
+    if isinstance(source, DeviceAugmentedBatches):  # raw images on the device: normalized as a batch is
+        return (source.x[:count] - source.shift) / source.scale, source.y[:count]
     assert isinstance(source, LoaderBatches)
     dataset = source.loader.dataset
     with torch.random.fork_rng(devices=[]):  # random transforms must not move the run's seeded stream

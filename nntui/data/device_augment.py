@@ -139,6 +139,8 @@ class DeviceAugmentedBatches:
     A BatchSource like `TensorBatches`: the same order per epoch, the same batch bounds.
     """
 
+    augment_on: str | None = "device"
+
     def __init__(self, x: Tensor, y: Tensor, augment: AugmentConfig, normalizer: Normalizer,
                  batch_size: int, seed: int) -> None:
         if len(x) != len(y):

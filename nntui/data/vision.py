@@ -216,7 +216,8 @@ def build_image_folder(cfg: RunConfig, device: torch.device, progress: Progress)
 
     def source(split: list[tuple[str, int]], shuffle: bool, transform: Any = None) -> LoaderBatches:
         dataset = ImageFiles(split, size, transform, normalizer)  # type: ignore[arg-type]
-        return LoaderBatches(dataset, data.batch_size, shuffle, seed, device, data.num_workers)
+        return LoaderBatches(dataset, data.batch_size, shuffle, seed, device, data.num_workers,
+                             augmented=transform is not None)
 
     return DataBundle(
         train=source(train_samples, True, augment),

@@ -68,6 +68,8 @@ class RunStarted:
     replayed_from: str | None = None  # the run whose recorded commands this one replays (`--replay`)
     optim_impl: str = ""  # the optimizer's implementation optim.impl resolved to: fused, foreach, for_loop
     channels_last: bool = False  # whether the model and its inputs are in channels-last memory format
+    # where the training images were augmented: device (whole batches), workers (per sample); omitted: not at all
+    augment_on: str | None = None
     own_loop: bool | None = None  # True: a loop of the user's, watched by nntui.Monitor (not resumable by nntui)
     time: float = field(default_factory=_now)
 
@@ -185,10 +187,11 @@ Event = Union[RunStarted, StepLogged, GradNorms, EpochEnded, ControlApplied, Che
               SystemSampled, PhaseChanged]
 EVENT_TYPES: dict[str, type] = {cls.EVENT: cls for cls in Event.__args__}  # type: ignore[attr-defined]
 
-# Keys that only one task, a run on CUDA or a divergence has: left out of a record rather than written as null.
+# Keys that only some runs have (one task, a run on CUDA, a divergence, augmentation, the user's own loop):
+# left out of a record rather than written as null.
 _OMITTED_WHEN_NONE = {"train_acc", "val_acc", "val_mae", "val_r2", "test_acc", "test_mae", "test_r2",
                       "gpu_util", "gpu_mem_allocated", "gpu_mem_reserved", "gpu_mem_peak", "restored_step", "compile_s",
-                      "own_loop"}
+                      "own_loop", "augment_on"}
 _NAMED_VALUES = {"norms", "update_ratios"}  # (name, value) pairs, written as a JSON object
 
 

@@ -228,7 +228,8 @@ class Trainer(Steering):
             lr=current_lr(self.optimizer), run_name=self.run_name, pid=os.getpid(),
             layers=self.probe.names, early_stop=self.early.status() if cfg.early_stopping.enabled else None,
             forked_from=self.forked_from, replayed_from=self.replayed_from,
-            optim_impl=implementation(self.optimizer), channels_last=self.channels_last)
+            optim_impl=implementation(self.optimizer), channels_last=self.channels_last,
+            augment_on=data.train.augment_on)
 
     def _train(self) -> tuple[str, str]:
         while self.progress.epoch <= self.cfg.train.epochs:

@@ -6,16 +6,17 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, get_args
 
 from textual.validation import ValidationResult, Validator
 
 from nntui.config import OPTIMIZERS, PENALTIES, SCHEDULES, ConfigError, RunConfig, ScheduleConfig, set_dotted, validate
-from nntui.config_sections import OPTIM_IMPLS, PRECISIONS
+from nntui.config_sections import OPTIM_IMPLS, PRECISIONS, AugmentConfig
 from nntui.engine.control import CommandError, parse_lr
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ON_OFF = ("on", "off")
+AUGMENT_PLACES: tuple[str, ...] = get_args(AugmentConfig.model_fields["on"].annotation)
 
 
 class LearningRate(Validator):
@@ -85,6 +86,8 @@ class FormField:
 
     `when` is (the key of a select field, the values of it for which this field applies): the
     form shows the field only then, and a hidden field leaves the configuration as it was.
+    `when_config` tests what the form does not set, in the configuration it edits (whether the
+    preset augments its images): the form shows the field only when it holds.
     An `optional` field may be left empty, which stands for `empty` (shown as `placeholder`).
     A select with `open_ended` takes other values the configuration accepts too (cuda:1).
     """
@@ -99,14 +102,18 @@ class FormField:
     empty: Any = None
     placeholder: str = ""
     open_ended: bool = False
+    when_config: Callable[[RunConfig], bool] | None = None
 
     @property
     def widget_id(self) -> str:
         return "f-" + self.key.replace(".", "-").replace("_", "-")
 
-    def applies(self, values: dict[str, Any]) -> bool:
-        """Whether the field applies with these form values (its select has one of its values)."""
-        return self.when is None or values.get(self.when[0]) in self.when[1]
+    def applies(self, values: dict[str, Any], config: RunConfig | None = None) -> bool:
+        """Whether the field applies with these form values (its select has one of its values)
+        and, when `config` is given, to that configuration (`when_config`)."""
+        if self.when is not None and values.get(self.when[0]) not in self.when[1]:
+            return False
+        return config is None or self.when_config is None or self.when_config(config)
 
     def parse(self, value: Any) -> Any:
         """The config value of the widget's value (already validated)."""
@@ -143,6 +150,10 @@ def _schedules(*names: str) -> tuple[str, tuple[str, ...]]:
     return ("schedule.name", names)
 
 
+def _augments(config: RunConfig) -> bool:
+    return config.data.augment.active
+
+
 WARMUP_SCHEDULES = tuple(name for name in SCHEDULES if name != "onecycle")  # onecycle warms up itself
 EARLY_STOP_ON = ("early_stopping.enabled", ("on",))
 
@@ -161,6 +172,7 @@ OPTIMIZER_FIELDS = (
     FormField("optim.impl", "kernels", "select", OPTIM_IMPLS),
     FormField("train.precision", "precision", "select", PRECISIONS),
     FormField("train.compile", "compile", "switch", ON_OFF),
+    FormField("data.augment.on", "augment on", "select", AUGMENT_PLACES, when_config=_augments),
 )
 SCHEDULE_FIELDS = (
     FormField("schedule.name", "schedule", "select", SCHEDULES),
@@ -230,7 +242,9 @@ def form_texts(config: RunConfig) -> dict[str, str]:
 
 def build_config(base_raw: dict[str, Any], values: dict[str, Any]) -> RunConfig:
     """The configuration `base_raw` with the form's values applied, validated as a whole
-    (FormError otherwise). The fields that do not apply (hidden) leave `base_raw` as it was."""
+    (FormError otherwise). The fields that do not apply (hidden) leave `base_raw` as it was.
+    A field hidden by `when_config` is written all the same: that tests what the form cannot
+    change, so the field still holds the value `base_raw` gives it (written, it changes nothing)."""
     raw = copy.deepcopy(base_raw)
     for key, value in values.items():
         field = FIELD_BY_KEY[key]
