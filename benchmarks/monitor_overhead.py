@@ -9,12 +9,15 @@ prints them). The monitored side calls `monitor.step(loss=loss)` after every ste
 default log settings (a step record with per-layer gradient norms every 10 steps, at most every
 0.2 s), its control channel watching the inbox and its system samples on.
 
-Rounds interleave the sides (plain then monitored, then the other way round) so that a shared
-machine's drifting speed hits both alike. Time is CPU time of this process (`time.process_time`):
-load from other processes counts against neither side, and the channel's poller thread is charged
-to the monitored side. Prints the throughput ratio (monitored / plain; the target is >= 0.98).
+The sides take turns epoch by epoch (within a round plain then monitored, in the next round the
+other way round), so that a shared machine's drifting speed hits both alike: timing a few epochs
+of one side, then of the other, let that drift move the ratio by a percent or two either way.
+`--control` leaves the monitor out of the second side too (an A/A run: how far from 1.000 the
+noise alone takes the ratio). Time is CPU time of this process (`time.process_time`): load from
+other processes counts against neither side, and the channel's poller thread is charged to the
+monitored side. Prints the throughput ratio (monitored / plain; the target is >= 0.98).
 
-    python benchmarks/monitor_overhead.py [--rounds 20] [--epochs-per-round 4]
+    python benchmarks/monitor_overhead.py [--rounds 40] [--epochs-per-round 6]
 """
 
 from __future__ import annotations
@@ -58,16 +61,17 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: tuple,
     return len(batches) * BATCH
 
 
-def timed(epochs: int, *args) -> tuple[int, float]:
+def timed_epoch(*args) -> float:
     started = time.process_time()
-    samples = sum(train_epoch(*args) for _ in range(epochs))
-    return samples, time.process_time() - started
+    train_epoch(*args)
+    return time.process_time() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="nntui.Monitor's cost on a plain loop")
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--epochs-per-round", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--epochs-per-round", type=int, default=6)
+    parser.add_argument("--control", action="store_true", help="an A/A run: neither side monitored")
     args = parser.parse_args()
     torch.set_num_threads(1)
     generator = torch.Generator().manual_seed(0)
@@ -88,10 +92,11 @@ def main() -> None:
         train_epoch(watched_model, watched_optimizer, data, monitor)  # its first log and samples
         for index in range(rounds):
             sides = [("plain", (plain_model, plain_optimizer, data)),
-                     ("watched", (watched_model, watched_optimizer, data, monitor))]
-            times = {}
-            for name, side in sides if index % 2 == 0 else reversed(sides):
-                times[name] = timed(args.epochs_per_round, *side)[1]
+                     ("watched", (watched_model, watched_optimizer, data, None if args.control else monitor))]
+            times = {"plain": 0.0, "watched": 0.0}
+            for _epoch in range(args.epochs_per_round):
+                for name, side in sides if index % 2 == 0 else reversed(sides):
+                    times[name] += timed_epoch(*side)
             plain_s += times["plain"]
             watched_s += times["watched"]
             ratios.append(times["plain"] / times["watched"])
@@ -99,7 +104,7 @@ def main() -> None:
     print(f"plain loop:           {samples / plain_s:,.0f} samples per CPU-second")
     print(f"with nntui.Monitor:   {samples / watched_s:,.0f} samples per CPU-second")
     print(f"throughput ratio:     {plain_s / watched_s:.3f} overall, {statistics.median(ratios):.3f} median "
-          f"of {rounds} rounds (target >= 0.98)")
+          f"of {rounds} rounds ({'A/A control: both sides plain' if args.control else 'target >= 0.98'})")
 
 
 if __name__ == "__main__":

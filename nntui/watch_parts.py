@@ -53,15 +53,17 @@ class StepLosses:
             self._folded = total if self._folded is None else self._folded + total.to(self._folded.device)
 
     @torch.no_grad()
-    def read_interval(self, norms: torch.Tensor) -> tuple[float, int, list[float]]:
+    def read_interval(self, norms: torch.Tensor | None = None) -> tuple[float, int, list[float]]:
         """(loss sum, steps with a loss) of the interval and the values of `norms`, in one host
         sync; the interval's sums then go into the epoch's."""
         tensors, floats = _split(self.kept)
-        parts = [_per_step(tensors).to(norms.device)] if tensors else []
+        parts = [_per_step(tensors)] if tensors else []
         if self._folded is not None:
-            parts.append(self._folded.reshape(1).to(norms.device))
-        values = torch.cat([*parts, norms.float()]).tolist() if parts else norms.float().tolist()
-        losses = len(values) - len(norms)
+            parts.append(self._folded.reshape(1).to(parts[0].device if parts else self._folded.device))
+        if norms is not None:
+            parts = [part.to(norms.device) for part in parts] + [norms.float()]
+        values = (parts[0] if len(parts) == 1 else torch.cat(parts)).tolist() if parts else []
+        losses = len(values) - (len(norms) if norms is not None else 0)
         total = sum(values[:losses]) + sum(floats) + self._folded_floats
         count = len(self.kept) + self._folded_count
         self._epoch_sum += total
@@ -73,7 +75,7 @@ class StepLosses:
     def epoch_mean(self) -> float:
         """The mean loss of the epoch's steps (NaN without any); the epoch's sums start again."""
         if self.kept or self._folded_count:
-            self.read_interval(torch.empty(0))
+            self.read_interval()
         mean = self._epoch_sum / self._epoch_count if self._epoch_count else float("nan")
         self._epoch_sum, self._epoch_count = 0.0, 0
         return mean

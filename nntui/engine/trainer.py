@@ -288,7 +288,8 @@ class Trainer(Steering):
         log_every, clip = self.cfg.train.log_every, self.cfg.train.grad_clip
         min_log_s, last_batch = self.cfg.train.log_interval_s, len(self.data.train)
         final_epoch = progress.epoch == self.cfg.train.epochs  # its last step is always logged
-        sums, penalty, loss_fn, controls = self._epoch_sums, self.penalty, self.loss_fn, self.controls
+        sums, penalty, loss_fn, controls, trained = self._epoch_sums, self.penalty, self.loss_fn, self.controls, \
+            self._trained_params
         commands_waiting = controls.waiting
         schedule = self.schedule if self.schedule.acts_after_batches else None
         self._epoch_started, self._epoch_paused_from = time.monotonic(), self._paused_s
@@ -298,7 +299,8 @@ class Trainer(Steering):
         for inputs, targets in self.data.train.batches(progress.epoch, progress.batch):
             if commands_waiting:
                 self._obey(controls.drain())
-            optimizer.zero_grad(set_to_none=True)  # before the forward pass: its memory can be reused
+            for param in trained:  # zero_grad(set_to_none=True) without its profiler scaffolding (7 µs a step)
+                param.grad = None  # before the forward pass: the memory can be reused
             outputs = forward(inputs)
             loss = loss_fn(outputs, targets)
             objective = loss + penalty() if penalty is not None else loss
