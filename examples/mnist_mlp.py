@@ -77,7 +77,7 @@ def main() -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
 
     with nntui.Monitor(model, optimizer, config=vars(args), epochs=args.epochs,  # nntui
-                       steps_per_epoch=len(train_loader), batch_size=64) as monitor:
+                       batch_size=64, train_size=len(train), val_size=len(val)) as monitor:
         for _ in range(args.epochs):
             for inputs, targets in train_loader:
                 optimizer.zero_grad()

@@ -106,8 +106,8 @@ class PlainConsole:
             resumed = f", resumed from step {event.resumed_from}" if event.resumed_from is not None else ""
             if event.forked_from is not None:
                 resumed = f", forked from {event.forked_from.run} at step {event.forked_from.step}"
-            self._print(f"start {event.preset} on {event.device}: {event.params} parameters, "
-                        f"{event.train_size}/{event.val_size}/{event.test_size} train/val/test, "
+            sizes = f"{split_sizes(event)}, " if event.sizes_known else ""
+            self._print(f"start {event.preset} on {event.device}: {event.params} parameters, {sizes}"
                         f"{event.epochs} epochs x {event.steps_per_epoch} steps{resumed}; run dir {self.run_dir}")
         elif isinstance(event, StepLogged):
             eta = self.clock.eta(event.step)
@@ -123,6 +123,11 @@ class PlainConsole:
             self._print(f"control {event.action} ({event.source}): {event.message}")
         elif isinstance(event, RunEnded):
             self._print(end_line(event))
+
+
+def split_sizes(event: RunStarted) -> str:
+    """`1078/359/360 train/val/test`."""
+    return f"{event.train_size}/{event.val_size}/{event.test_size} train/val/test"
 
 
 class RichConsole:
@@ -143,8 +148,8 @@ class RichConsole:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self.console.print(f"[bold]{event.preset}[/] on {event.device}: {event.params:,} parameters, "
-                               f"{event.train_size}/{event.val_size}/{event.test_size} train/val/test "
+            sizes = f", {split_sizes(event)}" if event.sizes_known else ""
+            self.console.print(f"[bold]{event.preset}[/] on {event.device}: {event.params:,} parameters{sizes} "
                                f"-> {self.run_dir}")
             total = event.epochs * event.steps_per_epoch
             self.task = self.progress.add_task("training", total=total, completed=event.resumed_from or 0,

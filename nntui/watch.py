@@ -60,8 +60,10 @@ class Monitor(ObeysCommands):
     `[early_stopping]`, e.g. `{"monitor": "val_loss", "patience": 5}`: `should_stop` becomes
     true when it says so), `state` (a callable whose result, plain types and tensors, goes into
     the checkpoint under "state"), `batch_size` (makes the throughput samples per second; else
-    steps per second), `steps_per_epoch` (the monitor's progress bar), `handle_signals` (False
-    leaves SIGINT and SIGTERM to the script).
+    steps per second), `steps_per_epoch` (the monitor's progress bar; by default the train size
+    over the batch size, when both are given), `train_size`, `val_size` and `test_size` (the
+    samples of each split, for the start record and the monitor's header, which leaves them out
+    when none is given), `handle_signals` (False leaves SIGINT and SIGTERM to the script).
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, name: str | None = None,
@@ -69,6 +71,7 @@ class Monitor(ObeysCommands):
                  runs_dir: str | os.PathLike[str] | None = None, *, log_every: int = 10, log_interval_s: float = 0.2,
                  early_stopping: Mapping[str, Any] | None = None, state: Callable[[], Any] | None = None,
                  batch_size: int | None = None, steps_per_epoch: int | None = None,
+                 train_size: int | None = None, val_size: int | None = None, test_size: int | None = None,
                  handle_signals: bool = True) -> None:
         if task not in ("classification", "regression"):
             raise ValueError(f"nntui.Monitor: task must be classification or regression, not {task!r}")
@@ -76,7 +79,11 @@ class Monitor(ObeysCommands):
         self.name, self.config, self.runs_dir = name, plain(dict(config or {})), runs_dir
         self.log_every, self.log_interval_s = max(1, int(log_every)), float(log_interval_s)
         self.early_options = dict(early_stopping) if early_stopping is not None else None
-        self.state_fn, self.batch_size, self.steps_per_epoch = state, batch_size, steps_per_epoch
+        self.state_fn, self.batch_size = state, batch_size
+        self.sizes = (train_size or 0, val_size or 0, test_size or 0)
+        if steps_per_epoch is None and batch_size and train_size:
+            steps_per_epoch = math.ceil(train_size / batch_size)
+        self.steps_per_epoch = steps_per_epoch
         self.handle_signals = handle_signals
         self.run_dir: Path | None = None  # set on entering the block
         self.global_step = 0  # steps so far
@@ -141,7 +148,7 @@ class Monitor(ObeysCommands):
     def _started_event(self, preset: str) -> RunStarted:
         return RunStarted(
             preset=preset, device=str(self._device()), params=sum(p.numel() for p in self.model.parameters()),
-            train_size=0, val_size=0, test_size=0, resumed_from=None, task=self.task, epochs=self.epochs or 1,
+            train_size=self.sizes[0], val_size=self.sizes[1], test_size=self.sizes[2], resumed_from=None, task=self.task, epochs=self.epochs or 1,
             steps_per_epoch=self.steps_per_epoch or 0, batch_size=self.batch_size or 0,
             optimizer=type(self.optimizer).__name__, lr=current_lr(self.optimizer), run_name=self.run_dir.name, pid=os.getpid(),
             layers=self._probe.names, early_stop=self._early.status() if self._early else None, own_loop=True)

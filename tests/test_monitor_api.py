@@ -82,6 +82,29 @@ def test_a_loop_writes_the_records_the_readers_expect(tmp_path):
     assert config["script"]["config"] == {"lr": 1e-3, "layers": [16]}
 
 
+def test_split_sizes_given_are_recorded_and_shown_and_left_out_when_not(tmp_path):
+    from nntui.console import PlainConsole
+    from nntui.tui.state_text import started_line
+
+    def start_of(name: str, **sizes):
+        model, optimizer, train_step = small_loop()
+        with nntui.Monitor(model, optimizer, name=name, runs_dir=tmp_path, batch_size=16, **sizes) as monitor:
+            monitor.step(loss=train_step())
+        return from_record(records_of(tmp_path / name, "start")[0])
+
+    given = start_of("sized", train_size=48, val_size=12)
+    assert (given.train_size, given.val_size, given.test_size, given.steps_per_epoch) == (48, 12, 0, 3)
+    assert " · train 48 / val 12 / test 0 · " in started_line(given)
+    unknown = start_of("unsized")
+    assert (unknown.train_size, unknown.steps_per_epoch) == (0, 0)
+    assert "train 0" not in started_line(unknown) and " params · adam" in started_line(unknown).lower()
+    lines = []
+    console = PlainConsole(type("Out", (), {"write": lines.append, "flush": lambda self: None})())
+    console(unknown)
+    console(given)
+    assert "train/val/test" not in lines[0] and "48/12/0 train/val/test, " in lines[1]
+
+
 def test_the_train_loss_defaults_to_the_mean_of_the_steps_losses(tmp_path):
     model, optimizer, _ = small_loop()
     with nntui.Monitor(model, optimizer, name="means", runs_dir=tmp_path, log_every=2, log_interval_s=0) as monitor:

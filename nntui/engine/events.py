@@ -73,6 +73,11 @@ class RunStarted:
     own_loop: bool | None = None  # True: a loop of the user's, watched by nntui.Monitor (not resumable by nntui)
     time: float = field(default_factory=_now)
 
+    @property
+    def sizes_known(self) -> bool:
+        """Whether the splits' sizes are known (a loop watched by nntui.Monitor may not say; all 0 then)."""
+        return bool(self.train_size or self.val_size or self.test_size)
+
 
 @dataclass(frozen=True, slots=True)
 class PhaseChanged:

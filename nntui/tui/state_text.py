@@ -14,12 +14,17 @@ END_STATUS = {
 
 
 
+def sizes_text(event: RunStarted) -> str:
+    """`train 1,078 / val 359 / test 360`."""
+    return f"train {event.train_size:,} / val {event.val_size:,} / test {event.test_size:,}"
+
+
 def started_line(event: RunStarted) -> str:
     """`started digits-mlp on cpu · 11,466 params · train 1,078 / val 359 / test 360 · adam lr 1.00e-03`."""
-    sizes = f"train {event.train_size:,} / val {event.val_size:,} / test {event.test_size:,}"
+    sizes = f" · {sizes_text(event)}" if event.sizes_known else ""
     fork = f" · forked from {event.forked_from.run} at step {event.forked_from.step:,}" if event.forked_from else ""
     replay = f" · replaying the commands of {event.replayed_from}" if event.replayed_from else ""
-    return (f"started {event.preset} on {event.device} · {event.params:,} params · {sizes}"
+    return (f"started {event.preset} on {event.device} · {event.params:,} params{sizes}"
             f" · {event.optimizer or '?'} lr {fmt_lr(event.lr)}{fork}{replay}")
 
 
