@@ -148,7 +148,8 @@ class Monitor(ObeysCommands):
     def _started_event(self, preset: str) -> RunStarted:
         return RunStarted(
             preset=preset, device=str(self._device()), params=sum(p.numel() for p in self.model.parameters()),
-            train_size=self.sizes[0], val_size=self.sizes[1], test_size=self.sizes[2], resumed_from=None, task=self.task, epochs=self.epochs or 1,
+            train_size=self.sizes[0], val_size=self.sizes[1], test_size=self.sizes[2], resumed_from=None,
+            task=self.task, epochs=self.epochs or 1,
             steps_per_epoch=self.steps_per_epoch or 0, batch_size=self.batch_size or 0,
             optimizer=type(self.optimizer).__name__, lr=current_lr(self.optimizer), run_name=self.run_dir.name, pid=os.getpid(),
             layers=self._probe.names, early_stop=self._early.status() if self._early else None, own_loop=True)

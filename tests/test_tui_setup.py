@@ -629,3 +629,12 @@ async def test_a_run_started_from_the_form_augments_where_the_form_says(tmp_path
     (start,) = records_of(monitor.run_dir, "start")
     (end,) = records_of(monitor.run_dir, "end")
     assert start["augment_on"] == "workers" and end["status"] == "completed"
+
+
+def test_the_preset_summary_names_only_what_its_model_kind_uses():
+    from nntui.config import load_config
+    from nntui.tui.setup import model_summary
+
+    assert model_summary(load_config("digits-mlp").model) == "mlp [128, 64] relu"
+    assert model_summary(load_config("cifar10-resnet18").model) == "resnet18"
+    assert model_summary(load_config("cifar10-vgg").model).startswith("vgg ")

@@ -174,7 +174,7 @@ class SetupScreen(Screen[None]):
         self.preset_name = name
         _, config = self.presets[name]
         self._set_values(self.edits.get(name) or form_texts(config))
-        summary = f"{config.data.dataset} · {config.model.kind} {config.model.hidden} {config.model.activation}"
+        summary = f"{config.data.dataset} · {model_summary(config.model)}"
         self.query_one("#preset-description", Static).update(f"{config.description}  [dim]({summary})[/]")
         self.revalidate()
 
@@ -335,3 +335,14 @@ class SetupScreen(Screen[None]):
             self.revalidate()
             self._note_edits()
             self.notify(f"{self.preset_name}: its own values again", title="edits undone")
+
+
+def model_summary(model: Any) -> str:
+    """`mlp [128, 64] relu`; only what the kind uses (resnet18 has neither widths nor a choice of activation)."""
+    if model.kind in ("mlp", "cnn"):
+        return f"{model.kind} {model.hidden} {model.activation}"
+    if model.kind == "vgg":
+        return f"vgg {model.activation}"
+    if model.kind == "custom":
+        return f"custom {model.factory}"
+    return model.kind
