@@ -93,3 +93,17 @@ def test_without_early_stopping_the_best_is_the_lowest_val_loss():
     for epoch, val_loss in ((1, 0.9), (2, 0.4), (3, 0.6)):
         state.apply(EpochEnded(epoch, epoch * PER_EPOCH, 1.0, val_loss, 1e-3, time=float(epoch)))
     assert best_point(state) == ("val_loss", 20, 0.4, 2)
+
+
+def test_an_epoch_series_that_never_comes_is_left_out_of_the_legend():
+    from nntui.tui.charts.specs import ACCURACY, LOSS
+
+    state = MonitorState()
+    state.apply(RunStarted("script.py", "cpu", 10, 0, 0, 0, None, epochs=3, steps_per_epoch=PER_EPOCH, time=1000.0))
+    state.apply(StepLogged(5, 1, 0.9, 1e-3, 1.0, 500.0, time=1001.0))
+    before = build_spec(ACCURACY, state, View(), None)[0]
+    assert [line.label for line in before.lines] == ["train", "val"]  # before an epoch: what is coming
+    state.apply(EpochEnded(1, PER_EPOCH, 0.8, 0.7, 1e-3, val_acc=0.6, time=1002.0))  # no train_acc (a Monitor loop)
+    after = build_spec(ACCURACY, state, View(), None)[0]
+    assert [line.label for line in after.lines] == ["", "val"]
+    assert [line.label for line in build_spec(LOSS, state, View(), None)[0].lines] == ["step", "train", "val"]

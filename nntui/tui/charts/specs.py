@@ -100,12 +100,16 @@ def build_spec(chart: ChartDef, state: MonitorState, view: View, best: Best | No
     mode = axis_mode(chart, view)
     to_x = state.timeline.mapper(mode)
     lines = []
+    points = {series.key: state.series[series.key].points() for series in chart.series}
+    # an epoch series none of whose points came while its chart's others' did (a loop watched by
+    # nntui.Monitor that gives no train_acc) is left out of the legend; before any epoch all stay
+    epochs_came = any(points[series.key][0] for series in chart.series if not series.step_level)
     for series in chart.series:
-        xs, ys = state.series[series.key].points()
+        xs, ys = points[series.key]
         if view.smoothing is not None and series.step_level:
             ys = debiased_ema(ys, view.smoothing)
-        label = series.label if len(chart.series) > 1 else ""
-        lines.append(Line(label, [to_x(x) for x in xs], ys, series.style))
+        shown = len(chart.series) > 1 and (series.step_level or xs or not epochs_came)
+        lines.append(Line(series.label if shown else "", [to_x(x) for x in xs], ys, series.style))
     if view.window:
         lines = _last_points(lines, view.window)
     all_xs = [x for line in lines for x in line.xs]
