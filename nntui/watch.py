@@ -21,7 +21,7 @@ from nntui.engine.control import Command, Controls, ObeysCommands
 from nntui.engine.early_stopping import EarlyStopping
 from nntui.engine.events import CheckpointSaved, ControlApplied, EpochEnded, GradNorms, RunEnded, RunStarted, StepLogged
 from nntui.engine.failures import one_line
-from nntui.engine.gradients import GradNormProbe, global_norm
+from nntui.engine.gradients import GradNormProbe, UpdateRatioProbe, global_norm
 from nntui.engine.optim import current_lr
 from nntui.engine.system import SystemSampler
 from nntui.fs import RunDir
@@ -100,6 +100,8 @@ class Monitor(ObeysCommands):
         self._losses = StepLosses()
         self._keep_loss = self._losses.kept.append
         self._probe = GradNormProbe(model)
+        self._update_probe = UpdateRatioProbe(model)
+        self._noted_at = -1  # the step after which the update probe noted the weights
         self._writer: Any = None
         self._channel: Any = None
         self._early: EarlyStopping | None = None
@@ -224,6 +226,8 @@ class Monitor(ObeysCommands):
             self._obey(self.controls.drain())
         if step % self._check_every == 0:
             self._check(step)
+        if (step + 1) % self.log_every == 0 and self._log_interval_passed() and self._update_probe.before():
+            self._noted_at = step  # the weights the next (log) step's update starts from
 
     def _check(self, step: int) -> None:
         """Every `_check_every` steps: a step record when one is due, else keep the kept losses few."""
@@ -241,14 +245,19 @@ class Monitor(ObeysCommands):
 
     def _log_step(self) -> None:
         """The one host sync of a log interval: the interval's loss and the gradient norms."""
-        loss_sum, count, norms = self._losses.read_interval(self._probe.norms())
+        norms = self._probe.norms()
+        # the update of this step, when the step before noted the weights (not at an epoch end's record)
+        ratios = self._update_probe.ratios() if self._noted_at == self.global_step - 1 else None
+        loss_sum, count, values = self._losses.read_interval(norms if ratios is None else torch.cat([norms, ratios]))
+        norms, ratios = values[:len(norms)], values[len(norms):]
         steps = self.global_step - self._logged_step
         now = time.monotonic()
         samples = steps * (self.batch_size or 1)
         loss = loss_sum / count if count else math.nan
         self._writer(StepLogged(self.global_step, self.epoch_number, loss, current_lr(self.optimizer), global_norm(norms),
                                 samples / max(now - self._mark_time, 1e-9)))
-        self._writer(GradNorms(self.global_step, tuple(zip(self._probe.names, norms))))
+        self._writer(GradNorms(self.global_step, tuple(zip(self._probe.names, norms)),
+                               tuple(zip(self._probe.names, ratios))))
         self._last_log = self._mark_time = now
         self._logged_step = self.global_step
         if self._system.due(now):

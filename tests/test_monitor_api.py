@@ -309,3 +309,32 @@ async def test_attach_follows_and_steers_a_monitor_run(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_grad_norm_records_carry_the_logged_steps_update_ratios(tmp_path):
+    import math
+
+    model, optimizer, _ = small_loop()
+    inputs, targets = torch.randn(48, 8), torch.randint(0, 3, (48,))
+    expected = {}
+    with nntui.Monitor(model, optimizer, name="ratios", runs_dir=tmp_path, log_every=5, log_interval_s=0,
+                       handle_signals=False) as monitor:
+        monitor._update_probe.cost_share = math.inf  # measured at every log step, however fast the steps
+        for step in range(1, 13):
+            before = {name: p.detach().clone() for name, p in model.named_parameters()}
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            expected[step] = {name: float((p.detach() - before[name]).norm() / before[name].norm())
+                              for name, p in model.named_parameters() if before[name].norm() > 0}
+            monitor.step(loss=loss)
+        monitor.epoch(val_loss=0.5)  # its record at step 12 was not preceded by a note: no ratios
+    records = {r["step"]: r for r in records_of(tmp_path / "ratios", "grad_norms")}
+    assert sorted(records) == [5, 10, 12]
+    for step in (5, 10):
+        ratios = records[step]["update_ratios"]
+        assert ratios.keys() == {name for name, _ in model.named_parameters()}
+        for name, value in expected[step].items():
+            assert ratios[name] == pytest.approx(value, rel=1e-4)
+    assert "update_ratios" not in records[12]
