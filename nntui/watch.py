@@ -19,7 +19,7 @@ import torch
 from nntui.engine import checkpoints
 from nntui.engine.control import Command, Controls, ObeysCommands
 from nntui.engine.early_stopping import EarlyStopping
-from nntui.engine.events import CheckpointSaved, ControlApplied, EpochEnded, GradNorms, RunEnded, RunStarted, StepLogged
+from nntui.engine.events import CheckpointSaved, EpochEnded, GradNorms, RunEnded, RunStarted, StepLogged
 from nntui.engine.failures import one_line
 from nntui.engine.gradients import GradNormProbe, UpdateRatioProbe, global_norm
 from nntui.engine.optim import current_lr
@@ -284,25 +284,23 @@ class Monitor(ObeysCommands):
         self._paused_s += seconds
         self._mark_time += seconds
 
-    def _apply(self, command: Command) -> None:
-        step, action = self.global_step, command.action
-        if action == "pause":
-            message = "already paused" if self.paused else f"paused at step {step}"
-            self.paused = True
-        elif action == "resume":
-            message = f"resumed at step {step}" if self.paused else "not paused"
-            self.paused = False
-        elif action == "lr":
-            old = current_lr(self.optimizer)
-            set_learning_rate(self.optimizer, float(command.value))  # type: ignore[arg-type]
-            message = f"learning rate {old:g} -> {float(command.value):g} from step {step + 1}"  # type: ignore[arg-type]
-        elif action == "checkpoint":
-            message = f"checkpoint written at step {step}: {self.checkpoint()}"
-        else:
-            self.paused = False
-            message = f"stopping at step {step} ({command.source})"
-        self._writer(ControlApplied(step, action, command.value, command.source, message))
-        if action == "stop" and not self._stop_reason:
+    def _step_now(self) -> int:
+        return self.global_step
+
+    def _change_lr(self, lr: float) -> float:
+        old = current_lr(self.optimizer)
+        set_learning_rate(self.optimizer, lr)
+        return old
+
+    def _checkpoint_now(self, step: int) -> str:
+        return f"checkpoint written at step {step}: {self.checkpoint()}"
+
+    def _record_control(self, event: Any) -> None:
+        self._writer(event)
+
+    def _command_done(self, command: Command, step: int, message: str) -> None:
+        """A stop sets `should_stop` and writes a checkpoint before the reply; the loop ends itself."""
+        if command.action == "stop" and not self._stop_reason:
             self._stop(f"stop requested ({command.source}) at step {step}", "stopped")
         if command.reply is not None:
             command.reply(True, message)

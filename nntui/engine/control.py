@@ -11,7 +11,9 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
+
+from nntui.engine.events import ControlApplied
 
 ACTIONS = ("pause", "resume", "stop", "checkpoint", "lr")
 SOURCES = ("tui", "ctl", "signal", "resume", "api")
@@ -81,14 +83,51 @@ PAUSE_POLL_S = 0.05  # how often a paused loop looks for commands
 
 class ObeysCommands:
     """Commands obeyed at a step boundary, and a pause held until a command ends it: shared by the
-    trainer (`engine.steering.Steering`) and `nntui.Monitor`. A subclass holds `controls` and
-    `paused`, and says what a command does (`_apply`), what goes on while paused (`_tick_paused`:
+    trainer (`engine.steering.Steering`) and `nntui.Monitor`, so that both pause, resume and say
+    what they did in the same words. A subclass holds `controls` and `paused`, and says where the
+    loop stands (`_step_now`), how it sets the LR (`_change_lr`) and writes a checkpoint
+    (`_checkpoint_now`), where the control record goes (`_record_control`), how a command ends
+    (`_command_done`: the reply, and what a stop does), what goes on while paused (`_tick_paused`:
     system samples) and where the paused seconds go (`_add_paused`: left out of durations)."""
 
     controls: Controls
     paused: bool
 
     def _apply(self, command: Command) -> None:
+        """Carry out `command`, record what was done, then finish it."""
+        step, action = self._step_now(), command.action
+        if action == "pause":
+            message = "already paused" if self.paused else f"paused at step {step}"
+            self.paused = True
+        elif action == "resume":
+            message = f"resumed at step {step}" if self.paused else "not paused"
+            self.paused = False
+        elif action == "lr":
+            new = float(command.value)  # type: ignore[arg-type]
+            message = f"learning rate {self._change_lr(new):g} -> {new:g} from step {step + 1}"
+        elif action == "checkpoint":
+            message = self._checkpoint_now(step)
+        else:
+            self.paused = False
+            message = f"stopping at step {step} ({command.source})"
+        self._record_control(ControlApplied(step, action, command.value, command.source, message))
+        self._command_done(command, step, message)
+
+    def _step_now(self) -> int:
+        raise NotImplementedError
+
+    def _change_lr(self, lr: float) -> float:
+        """Set the learning rate; the one it replaces."""
+        raise NotImplementedError
+
+    def _checkpoint_now(self, step: int) -> str:
+        """Write a checkpoint; what to say of it."""
+        raise NotImplementedError
+
+    def _record_control(self, event: Any) -> None:
+        raise NotImplementedError
+
+    def _command_done(self, command: Command, step: int, message: str) -> None:
         raise NotImplementedError
 
     def _tick_paused(self, now: float) -> None:

@@ -55,28 +55,26 @@ class Steering(ObeysCommands):
         marked, marked_time = self._log_mark
         self._log_mark = (marked, marked_time + seconds)
 
-    def _apply(self, command: Command) -> None:
-        step, action = self.progress.step, command.action
-        if action == "pause":
-            message = "already paused" if self.paused else f"paused at step {step}"
-            self.paused = True
-        elif action == "resume":
-            message = f"resumed at step {step}" if self.paused else "not paused"
-            self.paused = False
-        elif action == "lr":
-            old = current_lr(self.optimizer)
-            self.schedule.set_lr(float(command.value))  # type: ignore[arg-type]
-            message = f"learning rate {old:g} -> {float(command.value):g} from step {step + 1}"  # type: ignore[arg-type]
-        elif action == "checkpoint":
-            path = self.save_checkpoint("last")
-            message = f"checkpoint written at step {step}: {path}" if path else "no run directory to write to"
-        else:
-            message = f"stopping at step {step} ({command.source})"
-        self.emit(ControlApplied(step, action, command.value, command.source, message))
+    def _step_now(self) -> int:
+        return self.progress.step
+
+    def _change_lr(self, lr: float) -> float:
+        old = current_lr(self.optimizer)
+        self.schedule.set_lr(lr)  # the schedule goes on from the new LR
+        return old
+
+    def _checkpoint_now(self, step: int) -> str:
+        path = self.save_checkpoint("last")
+        return f"checkpoint written at step {step}: {path}" if path else "no run directory to write to"
+
+    def _record_control(self, event: Any) -> None:
+        self.emit(event)
+
+    def _command_done(self, command: Command, step: int, message: str) -> None:
+        """Reply; a stop then unwinds the loop, which saves and ends the run."""
         if command.reply is not None:
             command.reply(True, message)
-        if action == "stop":
-            self.paused = False
+        if command.action == "stop":
             raise StopRequested(f"stop requested ({command.source}) at step {step}")
 
     def _diverged(self, reason: str) -> None:
