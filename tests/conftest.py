@@ -159,3 +159,24 @@ def records_of(run_dir: Path, event: str) -> list[dict]:
     from nntui.runs import read_records
 
     return [record for record in read_records(run_dir) if record.get("event") == event]
+
+
+def assert_app_never_imports_torch(mode: str, runs_dir: Path, size: tuple[int, int], pilot_steps: str) -> None:
+    """In a new process: importing the app does not import torch, nor does opening it in `mode`
+    and running `pilot_steps` (Pilot code, one statement a line, with `app` and `pilot` in scope)."""
+    steps = "\n".join("        " + line for line in pilot_steps.strip().splitlines())
+    code = f"""
+import asyncio, sys
+from pathlib import Path
+from nntui.tui.app import create_app
+assert "torch" not in sys.modules, "importing the app imported torch"
+async def main():
+    app = create_app(mode={mode!r}, runs_dir=Path({str(runs_dir)!r}))
+    async with app.run_test(size={size!r}) as pilot:
+{steps}
+asyncio.run(main())
+print("torch" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

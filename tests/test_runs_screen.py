@@ -10,14 +10,13 @@ import os
 import pty
 import select
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import assert_app_never_imports_torch, run_cli
 from conftest import pilot_wait_until as wait_until
-from conftest import run_cli
 from rich.console import Console
 from textual.widgets import DataTable, Static
 
@@ -348,20 +347,9 @@ def test_nntui_runs_on_a_terminal_opens_the_runs_screen(runs_root):
 
 
 def test_the_runs_screen_never_imports_torch():
-    code = f"""
-import asyncio, sys
-from pathlib import Path
-from nntui.tui.app import create_app
-async def main():
-    app = create_app(mode="runs", runs_dir=Path({str(FIXTURES)!r}))
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        await pilot.press("space", "space", "enter")  # two runs overlaid and diffed, a monitor opened
-        await pilot.pause(0.5)
-        assert type(app.screen).__name__ == "RunMonitorScreen"
-asyncio.run(main())
-print("torch" in sys.modules)
-"""
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+    assert_app_never_imports_torch("runs", FIXTURES, (120, 40), """
+await pilot.pause()
+await pilot.press("space", "space", "enter")  # two runs overlaid and diffed, a monitor opened
+await pilot.pause(0.5)
+assert type(app.screen).__name__ == "RunMonitorScreen"
+""")

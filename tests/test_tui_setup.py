@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from conftest import assert_app_never_imports_torch, records_of
 from conftest import pilot_wait_until as wait_until
-from conftest import records_of
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from nntui.runs import config_of_run
@@ -19,22 +16,10 @@ from nntui.tui.setup import FROM_RUN, SetupScreen
 
 
 def test_app_module_and_setup_screen_do_not_import_torch(tmp_path):
-    code = f"""
-import asyncio, sys
-from pathlib import Path
-from nntui.tui.app import create_app
-assert "torch" not in sys.modules, "importing the app imported torch"
-async def main():
-    app = create_app(mode="setup", runs_dir=Path({str(tmp_path)!r}))
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        assert type(app.screen).__name__ == "SetupScreen"
-asyncio.run(main())
-print("torch" in sys.modules)
-"""
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
+    assert_app_never_imports_torch("setup", tmp_path, (80, 24), """
+await pilot.pause()
+assert type(app.screen).__name__ == "SetupScreen"
+""")
 
 
 # ---------------------------------------------------------------------------------- setup
