@@ -198,11 +198,11 @@ class SetupScreen(Screen[None]):
         when all is well (and the device is one this machine has, once that is known)."""
         if self._filling or not self.preset_name:
             return
-        values, preset = self.values(), self.presets[self.preset_name][1]
+        values, (base, preset) = self.values(), self.presets[self.preset_name]
         for field in FIELDS:
             self.query_one(f"#row-{field.widget_id}").display = field.applies(values, preset)
         try:
-            self.config, problem = build_config(self.presets[self.preset_name][0], values), ""
+            self.config, problem = build_config(base, values), ""
         except FormError as error:
             self.config, problem = None, str(error)
         self._form_config = self.config
